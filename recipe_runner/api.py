@@ -1,0 +1,74 @@
+"""The library's front door: one function per user action, used by the CLI and by other tools."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from recipe_runner.checks import Finding, errors, run_checks
+from recipe_runner.compose import list_recipes
+from recipe_runner.errors import UserError
+from recipe_runner.plan import Plan, build_plan
+from recipe_runner.precision import mode
+from recipe_runner.resolve import Resolved, resolve
+from recipe_runner.spec import Recipe
+
+SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "recipe.schema.json"
+
+
+@dataclass(frozen=True)
+class CatalogueRow:
+    recipe: str
+    model: str
+    mode: str
+    layout: str
+    gpu: str
+    group_size: str
+    maturity: str
+    description: str
+
+
+def check(name: str, overrides: list[str] | tuple[str, ...] = (), recipes_dir: str | None = None
+          ) -> tuple[Resolved, list[Finding]]:
+    """Resolve and run every rule; raise UserError listing the errors, return the warnings."""
+    resolved = resolve(name, overrides, recipes_dir)
+    findings = run_checks(resolved)
+    bad = errors(findings)
+    if bad:
+        raise UserError(f"recipe {name!r} fails {len(bad)} check{'s' if len(bad) > 1 else ''}",
+                        [f.problem() for f in bad])
+    return resolved, findings
+
+
+def plan(name: str, overrides: list[str] | tuple[str, ...] = (), recipes_dir: str | None = None) -> Plan:
+    resolved, findings = check(name, overrides, recipes_dir)
+    return build_plan(resolved, findings)
+
+
+def show(name: str, overrides: list[str] | tuple[str, ...] = (), recipes_dir: str | None = None) -> str:
+    import yaml
+
+    return yaml.safe_dump(resolve(name, overrides, recipes_dir).recipe.model_dump(mode="json"), sort_keys=False)
+
+
+def catalogue(recipes_dir: str | None = None) -> list[CatalogueRow]:
+    rows = []
+    for name, _ in list_recipes(recipes_dir):
+        r = resolve(name, (), recipes_dir).recipe
+        uses_group = mode(r.precision.mode).uses_group_size
+        rows.append(CatalogueRow(name, r.model.name, r.precision.mode, f"{r.cluster.nodes}x{r.cluster.gpus_per_node}",
+                                 r.cluster.gpu, str(r.precision.group_size) if uses_group else "-", r.maturity,
+                                 r.description))
+    return rows
+
+
+def json_schema() -> dict:
+    schema = Recipe.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "recipe-runner recipe"
+    return schema
+
+
+def json_schema_text() -> str:
+    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"

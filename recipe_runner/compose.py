@@ -1,0 +1,241 @@
+"""Recipes directory + command-line overrides -> plain dict, through Hydra's compose API.
+
+Hydra gives us the defaults list, config groups, interpolation and the full override grammar
+(`k=v`, `group=option`, `+k=v`, `~k`, lists, sweeps). This module turns Hydra's exceptions into
+UserErrors that name the key and suggest the nearest known one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from recipe_runner.errors import Problem, UserError, user_error
+
+SHIPPED_RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+GROUPS = ("model", "precision", "cluster", "algorithm", "data")
+
+
+@dataclass(frozen=True)
+class RecipeSource:
+    """Where a recipe was found: the directory holding `<name>.yaml`, and the other search dirs."""
+
+    name: str
+    primary_dir: Path
+    search_dirs: tuple[Path, ...]
+
+
+def recipe_dirs(extra_dir: str | Path | None = None) -> tuple[Path, ...]:
+    """The recipe directories, the user's first so their recipes and group options shadow shipped ones."""
+    dirs = []
+    if extra_dir is not None:
+        extra = Path(extra_dir).expanduser().resolve()
+        if not extra.is_dir():
+            raise user_error("--recipes-dir", f"{extra_dir!r} is not a directory", hint="pass an existing directory")
+        dirs.append(extra)
+    dirs.append(SHIPPED_RECIPES)
+    return tuple(dirs)
+
+
+def list_recipes(extra_dir: str | Path | None = None) -> list[tuple[str, Path]]:
+    """(name, file) of every selectable recipe; a user recipe shadows a shipped one of the same name."""
+    seen: dict[str, Path] = {}
+    for d in recipe_dirs(extra_dir):
+        for f in sorted(d.glob("*.yaml")):
+            seen.setdefault(f.stem, f)
+    return sorted(seen.items())
+
+
+def group_options(group: str, extra_dir: str | Path | None = None) -> list[str]:
+    names = {f.stem for d in recipe_dirs(extra_dir) for f in (d / group).glob("*.yaml")}
+    return sorted(names)
+
+
+def find_recipe(name: str, extra_dir: str | Path | None = None) -> RecipeSource:
+    dirs = recipe_dirs(extra_dir)
+    for d in dirs:
+        if (d / f"{name}.yaml").is_file():
+            return RecipeSource(name, d, tuple(x for x in dirs if x != d))
+    known = [n for n, _ in list_recipes(extra_dir)]
+    raise user_error(
+        "recipe", f"unknown recipe {name!r}", rule="a recipe is a <name>.yaml in a recipes directory",
+        hint=_did_you_mean(name, known) or "run `recipe-runner list` to see the recipes", title="unknown recipe",
+    )
+
+
+def compose(name: str, overrides: list[str] | tuple[str, ...] = (), extra_dir: str | Path | None = None) -> dict:
+    """Compose recipe `name` with Hydra overrides into a plain, fully interpolated dict."""
+    source = find_recipe(name, extra_dir)
+    cfg = _compose_cfg(source, list(overrides))
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    except OmegaConfBaseException as e:
+        raise user_error(_key_of(e) or name, f"cannot resolve interpolation: {_first_line(e)}",
+                         rule="${...} must name an existing key", hint="fix or remove the interpolation",
+                         title="invalid recipe") from None
+
+
+def compose_raw(name: str, overrides: list[str] | tuple[str, ...] = (), extra_dir: str | Path | None = None):
+    """The OmegaConf object (unresolved), for callers that need provenance or the raw tree."""
+    return _compose_cfg(find_recipe(name, extra_dir), list(overrides))
+
+
+def _compose_cfg(source: RecipeSource, overrides: list[str]):
+    if any(_plain_key(o) for o in overrides):
+        overrides = _add_schema_keys(source, overrides)
+    return _hydra_compose(source, overrides)
+
+
+def _plain_key(override: str) -> str | None:
+    """The key of a plain `key=value` override (not +, ++, ~ or a group selection), else None."""
+    if override[:1] in "+~" or "=" not in override:
+        return None
+    key = override.split("=", 1)[0]
+    return key if "." in key else None
+
+
+def _add_schema_keys(source: RecipeSource, overrides: list[str]) -> list[str]:
+    """`key=value` for a schema field the recipe leaves at its default becomes `+key=value`.
+
+    Hydra's struct mode only lets overrides set keys the composed YAML has; users expect to set any
+    field the schema documents (e.g. `precision.fp8_param_gather=true`) without Hydra's `+` prefix.
+    """
+    from omegaconf import OmegaConf
+
+    present = set(flatten_keys(OmegaConf.to_container(_hydra_compose(source, []), resolve=False)))
+    paths = schema_paths()
+    out = []
+    for o in overrides:
+        key = _plain_key(o)
+        if key and key not in present and (key in paths or _under_free_mapping(key, paths)):
+            o = "+" + o
+        out.append(o)
+    return out
+
+
+def _under_free_mapping(key: str, paths: dict[str, bool]) -> bool:
+    parent = key.rsplit(".", 1)[0]
+    return paths.get(parent, False)
+
+
+def schema_paths() -> dict[str, bool]:
+    """Dotted path of every schema field -> whether it is a free-form mapping (keys are the user's)."""
+    from recipe_runner.spec import Recipe
+
+    return dict(_walk_fields(Recipe, ""))
+
+
+def _walk_fields(model, prefix: str):
+    import typing
+
+    from pydantic import BaseModel
+
+    for name, field in model.model_fields.items():
+        path = f"{prefix}.{name}" if prefix else name
+        ann = field.annotation
+        origin = typing.get_origin(ann)
+        yield path, origin is dict
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            yield from _walk_fields(ann, path)
+
+
+def _hydra_compose(source: RecipeSource, overrides: list[str]):
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    search = [f"hydra.searchpath=[{','.join('file://' + str(d) for d in source.search_dirs)}]"]
+    try:
+        with initialize_config_dir(config_dir=str(source.primary_dir), version_base=None):
+            return hydra_compose(source.name, overrides=search + overrides)
+    except (HydraException, OmegaConfBaseException) as e:
+        raise _explain_compose_error(e, source, overrides) from None
+    except Exception as e:  # yaml.YAMLError and friends from a malformed file
+        raise _malformed(e, source) from None
+
+
+def _explain_compose_error(e: Exception, source: RecipeSource, overrides: list[str]) -> UserError:
+    text = str(e)
+    missing_group = re.search(r"Could not find '([\w-]+)/([^']+)'", text)
+    if missing_group:
+        group, option = missing_group.groups()
+        options = group_options(group, _extra_of(source))
+        return user_error(
+            group, f"unknown {group} option {option!r}", rule=f"{group} is one of: {', '.join(options)}",
+            hint=_did_you_mean(option, options) or f"pick one of {', '.join(options)}", title="invalid override",
+        )
+    bad = re.search(r"Could not (?:override|append to|delete(?: from config)?) '([^']+)'", text) or re.search(
+        r"Key '([^']+)' is not in struct", text
+    )
+    if bad or "not in struct" in text or "Could not delete" in text:
+        key = bad.group(1) if bad else _key_of(e) or "?"
+        known = sorted(set(known_keys(source)) | set(schema_paths()))
+        hint = _did_you_mean(key, known)
+        if not hint and "override" in text:
+            hint = f"to add a new key use +{key}=..."
+        return user_error(key, f"no such key {key!r} in recipe {source.name!r}",
+                          rule="overrides may only set keys the recipe has (struct mode)",
+                          hint=hint or "run `recipe-runner show RECIPE` to see the keys", title="invalid override")
+    if "Error parsing override" in text or "OverrideParseException" in type(e).__name__:
+        which = re.search(r"Error parsing override '([^']*)'", text)
+        return user_error(which.group(1) if which else "override", "cannot parse this override",
+                          rule="Hydra override grammar: key=value, group=option, +key=value, ~key, key=[a,b]",
+                          hint="quote values with spaces or special characters, e.g. key='a b'",
+                          title="invalid override")
+    if "yaml" in text.lower() or "while parsing" in text or "while scanning" in text:
+        return _malformed(e, source)
+    return UserError("cannot compose recipe", [Problem(source.name, _first_line(e), hint=" ".join(overrides))])
+
+
+def _malformed(e: Exception, source: RecipeSource) -> UserError:
+    mark = getattr(e, "problem_mark", None)
+    where = f"{mark.name}:{mark.line + 1}" if mark is not None else str(source.primary_dir / f"{source.name}.yaml")
+    return user_error(where, f"malformed YAML: {_first_line(e)}", rule="recipes are YAML mappings",
+                      hint="fix the syntax at that line (indentation, a missing ':' or quote)", title="invalid recipe")
+
+
+def known_keys(source: RecipeSource) -> list[str]:
+    """Every dotted key path of the recipe as composed without user overrides."""
+    from omegaconf import OmegaConf
+
+    cfg = _hydra_compose(source, [])
+    return sorted(flatten_keys(OmegaConf.to_container(cfg, resolve=False)))
+
+
+def flatten_keys(tree: object, prefix: str = "") -> list[str]:
+    keys = []
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            path = f"{prefix}.{k}" if prefix else str(k)
+            keys.append(path)
+            keys.extend(flatten_keys(v, path))
+    return keys
+
+
+def _extra_of(source: RecipeSource) -> Path | None:
+    dirs = (source.primary_dir, *source.search_dirs)
+    return next((d for d in dirs if d != SHIPPED_RECIPES), None)
+
+
+def _did_you_mean(word: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(word, candidates, n=3, cutoff=0.6)
+    if not close:
+        tail = word.rsplit(".", 1)[-1]
+        close = [c for c in candidates if c.rsplit(".", 1)[-1] in difflib.get_close_matches(
+            tail, [x.rsplit(".", 1)[-1] for x in candidates], n=3, cutoff=0.75)][:3]
+    return "did you mean " + " or ".join(repr(c) for c in close) + "?" if close else ""
+
+
+def _key_of(e: Exception) -> str | None:
+    key = getattr(e, "full_key", None)
+    return str(key) if key else None
+
+
+def _first_line(e: Exception) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

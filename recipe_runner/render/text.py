@@ -1,0 +1,37 @@
+"""The plan as a person reads it: summary, warnings, steps, env and train args by group, aligned."""
+
+from __future__ import annotations
+
+import shlex
+import textwrap
+
+from recipe_runner.plan import Plan
+
+WIDTH = 100
+
+
+def render(plan: Plan) -> str:
+    out = [f"recipe       {plan.recipe}", f"mode         {plan.mode}",
+           f"cluster      {plan.nodes} node(s) x {plan.gpus_per_node} GPUs, Ray at {plan.dashboard_address}",
+           f"rollout ckpt {plan.rollout_checkpoint}", f"fingerprint  {plan.fingerprint[:16]}"]
+    if plan.warnings:
+        out += ["", "warnings"] + [f"  ! {w}" for w in plan.warnings]
+    out += ["", "steps"]
+    for i, step in enumerate(plan.steps, 1):
+        argv = step.argv if step.name != "submit" else [*step.argv[: step.argv.index("--") + 3], "<train args>"]
+        where = "" if step.where == "head" else f" [{step.where}]"
+        out.append(f"  {i}. {step.name:<11} {step.description}{where}")
+        out += _wrap(shlex.join(argv), "       ")
+    out += ["", "job env"] + [f"  {k:<36} {v}" for k, v in plan.env.items()]
+    out += ["", "train args (python3 train.py ...)"]
+    for group, args in plan.train_arg_groups.items():
+        if args:
+            lines = _wrap(shlex.join(args), " " * 14)
+            out.append(f"  {group:<11} " + lines[0].lstrip())
+            out += lines[1:]
+    return "\n".join(out) + "\n"
+
+
+def _wrap(text: str, indent: str) -> list[str]:
+    return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=indent + "  ",
+                         break_on_hyphens=False, break_long_words=False)

@@ -1,0 +1,87 @@
+"""compose -> spec: a named recipe plus overrides becomes a validated Recipe and its model shape."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ValidationError
+
+from recipe_runner.compose import compose
+from recipe_runner.errors import Problem, UserError
+from recipe_runner.models import ModelShape, load_config, shape_of
+from recipe_runner.spec import Recipe
+
+
+@dataclass(frozen=True)
+class Resolved:
+    recipe: Recipe
+    shape: ModelShape
+    overrides: tuple[str, ...]
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.recipe)
+
+
+def resolve(name: str, overrides: list[str] | tuple[str, ...] = (), recipes_dir: str | Path | None = None) -> Resolved:
+    data = compose(name, overrides, recipes_dir)
+    recipe = validate_dict(data)
+    shape = shape_of(load_config(recipe.model.config, recipe.model.config_overrides))
+    return Resolved(recipe, shape, tuple(overrides))
+
+
+def validate_dict(data: dict) -> Recipe:
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as e:
+        raise UserError(
+            f"recipe {data.get('name', '?')!r} is not valid ({e.error_count()} problem"
+            f"{'s' if e.error_count() > 1 else ''})",
+            [_problem(err, data) for err in e.errors()],
+        ) from None
+
+
+def fingerprint(recipe: Recipe) -> str:
+    """sha256 of the resolved recipe: same recipe and overrides -> same fingerprint, on any machine."""
+    blob = json.dumps(recipe.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _problem(err: dict, data: dict) -> Problem:
+    loc = [str(p) for p in err["loc"] if not _is_union_tag(p)]
+    path = ".".join(loc)
+    kind = err["type"]
+    value = err.get("input")
+    if kind == "extra_forbidden":
+        siblings = _field_names(loc[:-1])
+        close = difflib.get_close_matches(loc[-1], siblings, n=2, cutoff=0.6)
+        hint = ("did you mean " + " or ".join(".".join([*loc[:-1], c]) for c in close) + "?") if close else (
+            f"remove it; known keys here: {', '.join(siblings)}")
+        return Problem(path, "unknown key", rule="recipes may only use keys the schema defines",
+                       hint=hint)
+    if kind == "missing":
+        return Problem(path, "required value is missing", rule="this field has no default",
+                       hint=f"set it in the recipe or on the command line: {path}=...")
+    rule = err["msg"]
+    ctx = err.get("ctx") or {}
+    hint = f"use one of {ctx['expected']}" if "expected" in ctx else f"set {path}=<a value that satisfies the rule>"
+    return Problem(path, f"invalid value {value!r}", rule=rule, hint=hint)
+
+
+def _is_union_tag(part: object) -> bool:
+    return isinstance(part, str) and (part.startswith("literal[") or part in ("int", "str", "float", "bool"))
+
+
+def _field_names(loc: list[str]) -> list[str]:
+    model: type[BaseModel] = Recipe
+    for part in loc:
+        field = model.model_fields.get(part)
+        ann = getattr(field, "annotation", None)
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return []
+        model = ann
+    return list(model.model_fields)

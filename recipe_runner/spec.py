@@ -1,0 +1,220 @@
+"""The recipe schema: pydantic models with extra="forbid", so every key a user writes is known.
+
+Field descriptions end up in `schemas/recipe.schema.json`, which editors use to autocomplete recipes.
+Defaults are slime's own defaults (THUDM/slime@624b824a:slime/utils/arguments.py) unless noted.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from recipe_runner.hardware import GPUS
+from recipe_runner.precision import MODES
+
+ModeName = Literal[tuple(MODES)]  # type: ignore[valid-type]
+GpuName = Literal[tuple(GPUS)]  # type: ignore[valid-type]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Model(Strict):
+    """The model: a Hugging Face config.json from which the Megatron model args are derived."""
+
+    name: str = Field(description="Short model name used in derived paths and W&B tags, e.g. Qwen3-30B-A3B.")
+    config: str = Field(
+        description="A bundled config name (qwen3-4b, qwen3-30b-a3b, qwen3-235b-a22b, moonlight-16b-a3b, "
+        "kimi-k2-thinking) or a path to a config.json or to a checkpoint directory holding one."
+    )
+    config_overrides: dict[str, object] = Field(
+        default_factory=dict,
+        description="Fields laid over the loaded config.json (for configs known to be incomplete).",
+    )
+    extra_args: list[str] = Field(
+        default_factory=list,
+        description="Megatron model flags that cannot be derived from config.json (e.g. MLA --kv-channels).",
+    )
+
+
+class Precision(Strict):
+    """The precision mode drives the rollout checkpoint, the conversion, training flags and env vars."""
+
+    mode: ModeName = Field(description="bf16 | fp8-rollout | fp8-full | int4-qat | int4-rollout")
+    group_size: Literal[32, 64, 128] = Field(
+        128, description="INT4 quantization group size along the input dim (SGLang Marlin takes 32/64/128)."
+    )
+    fp8_param_gather: bool = Field(
+        False, description="fp8-full only: --fp8-param-gather (incompatible with CPU optimizer offload)."
+    )
+
+
+class Ray(Strict):
+    address: str | None = Field(
+        None, description="Dashboard address of an existing Ray cluster (http://host:8265); none = start one."
+    )
+    head_ip: str | None = Field(
+        None, description="IP of the head node; default: $MASTER_ADDR on the node at run time, else 127.0.0.1."
+    )
+    port: int = Field(6379, ge=1, le=65535, description="Ray GCS port on the head node.")
+    dashboard_port: int = Field(8265, ge=1, le=65535)
+
+
+class Cluster(Strict):
+    """Where the job runs. Training and rollout GPUs are counted per the slime placement rules."""
+
+    name: str = Field("local", description="A label for the cluster profile.")
+    nodes: int = Field(1, ge=1, le=1024, description="Number of nodes (--actor-num-nodes).")
+    gpus_per_node: int = Field(8, ge=1, le=16, description="GPUs per node (--actor-num-gpus-per-node).")
+    gpu: GpuName = Field("H200", description="GPU kind, from the hardware table.")
+    colocate: bool = Field(True, description="Training and rollout share GPUs (--colocate).")
+    rollout_gpus: int | None = Field(
+        None, ge=0, description="--rollout-num-gpus; default: all actor GPUs when colocated."
+    )
+    nvlink: bool = Field(True, description="Sets NCCL_NVLS_ENABLE in the job env (some clusters need false).")
+    ray: Ray = Field(default_factory=Ray)
+
+
+class Parallel(Strict):
+    """Megatron training parallelism."""
+
+    tensor: int = Field(1, ge=1, description="--tensor-model-parallel-size")
+    pipeline: int = Field(1, ge=1, description="--pipeline-model-parallel-size")
+    context: int = Field(1, ge=1, description="--context-parallel-size")
+    expert: int = Field(1, ge=1, description="--expert-model-parallel-size")
+    expert_tensor: int = Field(1, ge=1, description="--expert-tensor-parallel-size (always emitted)")
+    sequence_parallel: bool = Field(True, description="--sequence-parallel (Megatron drops it at TP=1)")
+    decoder_first_pipeline_layers: int | None = Field(None, ge=1)
+    decoder_last_pipeline_layers: int | None = Field(None, ge=1)
+
+
+class SGLang(Strict):
+    mem_fraction_static: float = Field(0.7, gt=0, lt=1, description="--sglang-mem-fraction-static")
+    expert_parallel_size: int | None = Field(None, ge=1, description="--sglang-ep-size")
+    data_parallel_size: int | None = Field(None, ge=1, description="--sglang-dp-size")
+    enable_dp_attention: bool = Field(False, description="--sglang-enable-dp-attention")
+    cuda_graph_bs: list[int] = Field(default_factory=list, description="--sglang-cuda-graph-bs")
+    server_concurrency: int | None = Field(None, ge=1, description="--sglang-server-concurrency")
+    extra_args: list[str] = Field(default_factory=list, description="More --sglang-* flags, verbatim.")
+
+
+class Rollout(Strict):
+    gpus_per_engine: int = Field(1, ge=1, description="--rollout-num-gpus-per-engine (SGLang TP size)")
+    batch_size: int = Field(description="--rollout-batch-size: prompts per rollout", ge=1)
+    n_samples_per_prompt: int = Field(8, ge=1)
+    over_sampling_batch_size: int | None = Field(None, ge=1)
+    dynamic_sampling_filter: str | None = Field(None, description="--dynamic-sampling-filter-path")
+    num_rollout: int = Field(description="--num-rollout", ge=1)
+    num_steps_per_rollout: int | None = Field(None, ge=1)
+    global_batch_size: int | None = Field(None, ge=1, description="samples per optimizer step")
+    max_response_len: int = Field(8192, ge=1)
+    temperature: float = Field(1.0, gt=0, description="--rollout-temperature (must be > 0)")
+    sglang: SGLang = Field(default_factory=SGLang)
+
+
+class Training(Strict):
+    max_tokens_per_gpu: int = Field(ge=1, description="--max-tokens-per-gpu")
+    dynamic_batch_size: bool = Field(True, description="--use-dynamic-batch-size")
+    recompute: bool = Field(True, description="full uniform recompute, 1 layer")
+    deepep: bool = Field(False, description="--moe-enable-deepep --moe-token-dispatcher-type flex")
+    attention_backend: Literal["flash", "fused", "unfused", "local", "auto"] | None = Field(
+        "flash", description="--attention-backend; slime's MLA scripts leave it unset"
+    )
+    check_for_nan_in_loss_and_grad: bool = True
+    update_weight_buffer_size: int | None = Field(None, ge=1, description="bytes; slime default 512 MiB")
+    extra_args: list[str] = Field(default_factory=list, description="More train.py flags, verbatim.")
+
+
+class Optimizer(Strict):
+    name: Literal["adam", "sgd"] = "adam"
+    lr: float = Field(1e-6, gt=0)
+    lr_decay_style: Literal["constant", "linear", "cosine"] = "constant"
+    weight_decay: float = Field(0.1, ge=0)
+    adam_beta1: float = Field(0.9, ge=0, lt=1)
+    adam_beta2: float = Field(0.98, ge=0, lt=1)
+    cpu_offload: bool = Field(False, description="--optimizer-cpu-offload --overlap-cpu-optimizer-d2h-h2d")
+    precision_aware: bool | None = Field(
+        None, description="--use-precision-aware-optimizer; default: on when cpu_offload (Megatron needs it)"
+    )
+
+
+class Algorithm(Strict):
+    advantage_estimator: Literal["grpo", "gspo", "cispo", "reinforce_plus_plus",
+                                 "reinforce_plus_plus_baseline", "ppo"] = "grpo"
+    use_kl_loss: bool = True
+    kl_loss_coef: float = Field(0.0, ge=0)
+    kl_loss_type: Literal["k1", "k2", "k3", "low_var_kl"] = "low_var_kl"
+    entropy_coef: float = Field(0.0, ge=0)
+    eps_clip: float = Field(0.2, gt=0)
+    eps_clip_high: float | None = Field(0.28, gt=0)
+    use_tis: bool = Field(False, description="Truncated importance sampling (train/rollout mismatch)")
+
+
+class Eval(Strict):
+    interval: int | None = Field(None, ge=1)
+    datasets: dict[str, str] = Field(default_factory=dict, description="name -> jsonl path")
+    n_samples_per_prompt: int = Field(1, ge=1)
+    max_response_len: int | None = Field(None, ge=1)
+    top_p: float | None = Field(None, gt=0, le=1)
+
+
+class Data(Strict):
+    prompt_data: str = Field(description="--prompt-data (jsonl)")
+    input_key: str = "prompt"
+    label_key: str = "label"
+    apply_chat_template: bool = True
+    rollout_shuffle: bool = True
+    balance_data: bool = True
+    rm_type: str = Field("math", description="--rm-type (math, deepscaler, ...)")
+    eval: Eval = Field(default_factory=Eval)
+
+
+class Checkpoints(Strict):
+    hf: str = Field(description="BF16 Hugging Face checkpoint (the conversion source, and the rollout "
+                    "checkpoint for bf16)")
+    rollout: str | None = Field(
+        None, description="Checkpoint SGLang loads (--hf-checkpoint). Default: derived from hf and the "
+        "mode; set it to an already converted checkpoint to skip the conversion."
+    )
+    ref_load: str = Field(description="BF16 torch_dist checkpoint (--ref-load)")
+    load: str | None = None
+    save: str | None = None
+    save_interval: int | None = Field(None, ge=1)
+
+
+class Wandb(Strict):
+    enabled: bool = False
+    project: str | None = None
+    group: str | None = Field(None, description="Default: the recipe name")
+    team: str | None = None
+    mode: Literal["online", "offline", "disabled"] = "online"
+    dir: str | None = None
+
+
+class Launch(Strict):
+    entrypoint: str = Field("train.py", description="slime's train.py, relative to working_dir")
+    working_dir: str = Field("/root/slime", description="Where the job runs (slime checkout)")
+    pythonpath: list[str] = Field(default_factory=lambda: ["/root/Megatron-LM/"])
+    env: dict[str, str] = Field(default_factory=dict, description="Extra job env vars")
+
+
+class Recipe(Strict):
+    """A resolved experiment recipe."""
+
+    name: str
+    description: str = ""
+    maturity: Literal["upstream", "tested", "experimental"] = "experimental"
+    model: Model
+    precision: Precision
+    cluster: Cluster = Field(default_factory=Cluster)
+    parallel: Parallel = Field(default_factory=Parallel)
+    rollout: Rollout
+    training: Training
+    optimizer: Optimizer = Field(default_factory=Optimizer)
+    algorithm: Algorithm = Field(default_factory=Algorithm)
+    data: Data
+    checkpoints: Checkpoints
+    wandb: Wandb = Field(default_factory=Wandb)
+    launch: Launch = Field(default_factory=Launch)
