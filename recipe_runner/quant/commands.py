@@ -1,0 +1,183 @@
+"""The `convert`, `verify` and `inspect` commands: parse, call one library function, print, exit code.
+
+Imports nothing heavy at module level: torch and safetensors load inside the handlers that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .params import Params
+
+_GIB = 1024**3
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add `convert {fp8,int4}`, `verify` and `inspect` to the CLI's subparsers."""
+    convert = subparsers.add_parser(
+        "convert",
+        help="convert a BF16 HF checkpoint to FP8 block or INT4",
+        description="Streaming, bounded-memory checkpoint conversion.",
+    )
+    modes = convert.add_subparsers(dest="convert_mode", required=True, metavar="{fp8,int4}")
+
+    fp8 = modes.add_parser("fp8", help="DeepSeek-V3-style block FP8 (e4m3 + float32 weight_scale_inv)")
+    _common(fp8)
+    fp8.add_argument(
+        "--block-size",
+        type=int,
+        nargs=2,
+        default=[128, 128],
+        metavar=("N", "K"),
+        help="tile size (default: 128 128, what SGLang/vLLM/slime expect)",
+    )
+    fp8.set_defaults(func=_convert)
+
+    int4 = modes.add_parser("int4", help="symmetric group INT4, compressed-tensors pack-quantized")
+    _common(int4)
+    int4.add_argument(
+        "--group-size",
+        type=int,
+        required=True,
+        metavar="G",
+        help="input columns per scale (slime QAT: OPEN_TRAINING_INT4_GROUP_SIZE, usually 128)",
+    )
+    int4.add_argument(
+        "--ignore",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="RULE",
+        help="extra tensors to keep in BF16: a name prefix or re:<regex> (added to the defaults)",
+    )
+    int4.add_argument(
+        "--no-default-ignore",
+        action="store_true",
+        help="drop slime's default rules (keep only routed experts quantized) and use --ignore alone",
+    )
+    int4.set_defaults(func=_convert)
+
+    verify = subparsers.add_parser("verify", help="check a converted checkpoint and report its error")
+    verify.add_argument("dst", type=Path, metavar="DST")
+    verify.add_argument("--source", type=Path, metavar="SRC", help="the BF16 source, for error statistics")
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.set_defaults(func=_verify)
+
+    inspect = subparsers.add_parser("inspect", help="format, quantization_config, tensors and sizes")
+    inspect.add_argument("ckpt", type=Path, metavar="CKPT")
+    inspect.add_argument("--json", action="store_true", help="print the summary as JSON")
+    inspect.set_defaults(func=_inspect)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("src", type=Path, metavar="SRC")
+    p.add_argument("dst", type=Path, metavar="DST")
+    p.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="where the math runs (auto: CUDA if available); output bytes are the same",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="parallel tensor workers (default: CPU cores, or 4 on CUDA)",
+    )
+    p.add_argument("--force", action="store_true", help="replace DST if it exists")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _params(args: argparse.Namespace) -> Params:
+    from .params import Fp8Params, Int4Params
+    from .rules import INT4_DEFAULT_IGNORE
+
+    if args.convert_mode == "fp8":
+        return Fp8Params(tuple(args.block_size))
+    base = () if args.no_default_ignore else INT4_DEFAULT_IGNORE
+    return Int4Params(args.group_size, tuple(dict.fromkeys((*base, *args.ignore))))
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from .convert import convert_checkpoint
+    from .record import conversion_matches
+
+    params = _params(args)
+    if args.dst.exists() and not args.force and conversion_matches(args.dst, args.src, params.mode, params.to_json()):
+        print(f"{args.dst} is already this conversion of {args.src} (conversion.json matches); nothing to do")
+        return 0
+    r = convert_checkpoint(
+        args.src, args.dst, params, device=args.device, workers=args.workers, force=args.force, progress=not args.quiet
+    )
+    rate = r.input_bytes / _GIB / max(r.seconds, 1e-9)
+    print(
+        f"converted {args.src} -> {r.dst} ({r.mode}): {r.quantized} tensors quantized, {r.kept} kept; "
+        f"{r.input_bytes / _GIB:.2f} GiB -> {r.output_bytes / _GIB:.2f} GiB in {r.seconds:.1f} s "
+        f"({rate:.2f} GiB/s, {r.device}, {r.workers} workers)"
+    )
+    for name in r.skipped:
+        print(f"  not copied (subdirectory): {name}", file=sys.stderr)
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from .verify import verify_checkpoint
+
+    r = verify_checkpoint(args.dst, args.source)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "dst": str(r.dst),
+                    "mode": r.mode,
+                    "ok": r.ok,
+                    "reference": r.reference,
+                    "overall_rel_error": r.overall_rel_error,
+                    "problems": list(r.problems),
+                    "tensors": [t.__dict__ for t in r.tensors],
+                },
+                indent=2,
+            )
+        )
+        return 0 if r.ok else 1
+    quantized = [t for t in r.tensors if t.kind != "copy"]
+    print(f"{r.dst}: {r.mode}, {len(quantized)} quantized tensors checked, reference: {r.reference}")
+    if r.overall_rel_error is not None:
+        print(f"  overall relative error vs source: {r.overall_rel_error:.4f}")
+        for t in sorted(quantized, key=lambda t: -(t.rel_error or 0))[:5]:
+            print(f"  {t.rel_error:.4f} rel, {t.max_abs_error:.3g} max abs  {t.name}")
+    for p in r.problems:
+        print(f"  problem: {p}", file=sys.stderr)
+    print("OK" if r.ok else f"FAILED: {len(r.problems)} problem(s)")
+    return 0 if r.ok else 1
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from .inspect import inspect_checkpoint
+
+    s = inspect_checkpoint(args.ckpt)
+    if args.json:
+        print(json.dumps(s.to_json(), indent=2))
+        return 0
+    print(f"{s.root}: {s.format}")
+    print(
+        f"  {s.shards} shard(s), {s.tensors} tensors: {s.quantized} quantized, {s.kept} kept; "
+        f"{s.total_bytes / _GIB:.3f} GiB"
+    )
+    for dtype, n in s.bytes_by_dtype.items():
+        print(f"  {dtype:8s} {n / _GIB:10.3f} GiB")
+    if s.quantization_config:
+        print("  quantization_config: " + json.dumps(s.quantization_config))
+    if s.conversion:
+        c = s.conversion
+        print(
+            f"  converted by recipe-runner {c.get('tool_version')} ({c.get('mode')} {c.get('parameters')}) "
+            f"from {c.get('source', {}).get('path')}"
+        )
+    return 0

@@ -1,0 +1,57 @@
+"""Block FP8 (e4m3) quantization, bit-identical to slime's offline `block_fp8`.
+
+THUDM/slime@624b824a:tools/convert_hf_to_fp8.py:41-75, as formulas: zero-pad to whole tiles; per tile
+`scale = float32(clamp(amax, min=1e-12)) / 448` (the clamp happens in the weight dtype); then
+`q = e4m3(clamp(w / scale, -448, 448))` with the division in the promoted dtype (float32 for
+bf16/fp16/fp32). Working on row slabs of whole tiles keeps temporaries in cache and gives the same
+bits, since every element's arithmetic is unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .params import FP8_MAX
+
+_EPS = 1e-12  # slime's clamp on the tile amax (fix dd4851f2: all-zero tiles no longer give NaN)
+
+
+def scale_shape(shape: tuple[int, int], block: tuple[int, int]) -> tuple[int, int]:
+    return math.ceil(shape[0] / block[0]), math.ceil(shape[1] / block[1])
+
+
+def amax_floor(dtype: torch.dtype) -> float:
+    """1e-12 as rounded to the weight dtype, because upstream clamps before the float32 cast.
+
+    fp16 cannot hold 1e-12 (it flushes to 0 and upstream then divides 0 by 0 on an all-zero tile);
+    there we keep 1e-12 in float32. No fp16 amax lies in (0, 1e-12), so only all-zero tiles differ.
+    """
+    floor = torch.tensor(_EPS, dtype=dtype).item()
+    return floor if floor > 0 else _EPS
+
+
+def quantize(w: torch.Tensor, block: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Quantize rows of a 2-D weight; returns e4m3 `[n, K]` and float32 scales `[ceil(n/bn), ceil(K/bk)]`.
+
+    Callers pass slabs whose row count is a multiple of bn (except the last), so tiles never straddle slabs.
+    """
+    n, k = w.shape
+    bn, bk = block
+    nb, kb = scale_shape((n, k), block)
+    if (nb * bn, kb * bk) != (n, k):
+        w = torch.nn.functional.pad(w, (0, kb * bk - k, 0, nb * bn - n))
+    tiles = w.view(nb, bn, kb, bk)
+    amax = tiles.abs().amax(dim=(1, 3), keepdim=True)
+    scale = amax.float().clamp_(min=amax_floor(w.dtype)).div_(FP8_MAX)
+    q = (tiles / scale).clamp_(-FP8_MAX, FP8_MAX).to(torch.float8_e4m3fn)
+    return q.view(nb * bn, kb * bk)[:n, :k], scale.view(nb, kb)
+
+
+def dequantize(q: torch.Tensor, scale: torch.Tensor, block: tuple[int, int]) -> torch.Tensor:
+    """float32 `q * scale` with each scale broadcast over its tile (DeepSeek `weight_dequant`)."""
+    n, k = q.shape
+    bn, bk = block
+    full = scale.repeat_interleave(bn, dim=0)[:n].repeat_interleave(bk, dim=1)[:, :k]
+    return q.float() * full

@@ -1,0 +1,75 @@
+"""Which tensors are quantized and which stay in high precision, by name.
+
+Both modes decide from the HF tensor name and rank alone, before any byte is read.
+"""
+
+from __future__ import annotations
+
+import re
+
+from recipe_runner.errors import user_error
+
+# THUDM/slime@624b824a:tools/convert_hf_to_fp8.py:133-149: a key is kept in high precision when it
+# contains any of these substrings (norms, embeddings, the router `mlp.gate.`, lm_head, MTP eh_proj,
+# indexer weights_proj, linear-attention conv/A_log/dt_bias/in_proj_a/in_proj_b).
+FP8_KEEP_SUBSTRINGS = (
+    "layernorm", "embed", "router", "mlp.gate.", "norm", "lm_head", "eh_proj",
+    "weights_proj", "conv1d", "A_log", "dt_bias", "in_proj_a", "in_proj_b",
+)  # fmt: skip
+
+# THUDM/slime@624b824a:tools/convert_hf_to_int4_direct.py:285-307 (`--ignore-rules` default): only
+# routed experts are quantized. `re:` rules use re.match (anchored at the start), as SGLang/vLLM do.
+INT4_DEFAULT_IGNORE = (
+    "re:.*lm_head.*",
+    "re:.*norm.*",
+    "re:.*embed.*",
+    "re:.*self_attn.*",
+    "re:.*shared_experts.*",
+    r"re:.*mlp\.(gate|up|gate_up|down)_proj.*",
+    r"re:.*mlp\.gate\.*",
+)
+
+
+def fp8_quantizes(name: str, shape: tuple[int, ...]) -> bool:
+    """Upstream's substring rule, restricted to 2-D `.weight` tensors (upstream crashes on other ranks)."""
+    return name.endswith(".weight") and len(shape) == 2 and not any(s in name for s in FP8_KEEP_SUBSTRINGS)
+
+
+def check_rules(rules: tuple[str, ...]) -> None:
+    """Reject a `re:` rule that is not a valid regular expression before any work starts."""
+    for rule in rules:
+        if rule.startswith("re:"):
+            try:
+                re.compile(rule[3:])
+            except re.error as e:
+                raise user_error(
+                    "--ignore",
+                    f"{rule!r} is not a valid regular expression ({e})",
+                    rule="a rule is an exact tensor-name prefix or `re:<regex>` (matched from the start)",
+                    hint="escape dots as \\. and check brackets",
+                ) from e
+        elif not rule:
+            raise user_error("--ignore", "an empty rule ignores every tensor", hint="drop the empty rule")
+
+
+def int4_ignored(name: str, rules: tuple[str, ...]) -> bool:
+    """slime's match (tools/convert_hf_to_int4_direct.py:181-190): `re:` + re.match, equality, or prefix."""
+    for rule in rules:
+        if rule.startswith("re:"):
+            if re.match(rule[3:], name):
+                return True
+        elif name == rule or name.startswith(rule):
+            return True
+    return False
+
+
+def int4_quantizes(name: str, shape: tuple[int, ...], rules: tuple[str, ...]) -> bool:
+    return name.endswith(".weight") and len(shape) == 2 and not int4_ignored(name, rules)
+
+
+def is_router(name: str) -> bool:
+    """MoE routers: HF `mlp.gate.weight` (Qwen3-MoE, DeepSeek-V3) or any `router` tensor.
+
+    A packed router is silently skipped by SGLang (all-zero routing, slime docs/en/developer_guide/debug.md).
+    """
+    return name.endswith("mlp.gate.weight") or "router" in name
