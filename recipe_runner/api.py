@@ -64,10 +64,27 @@ def catalogue(recipes_dir: str | None = None) -> list[CatalogueRow]:
 
 
 def json_schema() -> dict:
+    """The recipe schema for editors: recipe files are partial (groups fill the rest), so no field is
+    marked required here, and Hydra's `defaults` list is allowed; `validate` enforces required fields."""
     schema = Recipe.model_json_schema()
+    _drop_required(schema)
+    schema["properties"]["defaults"] = {
+        "type": "array", "description": "Hydra defaults list: config-group options and base recipes to merge.",
+        "items": {"anyOf": [{"type": "string"}, {"type": "object"}]},
+    }
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "recipe-runner recipe"
     return schema
+
+
+def _drop_required(node: object) -> None:
+    if isinstance(node, dict):
+        node.pop("required", None)
+        for v in node.values():
+            _drop_required(v)
+    elif isinstance(node, list):
+        for v in node:
+            _drop_required(v)
 
 
 def json_schema_text() -> str:

@@ -1,0 +1,43 @@
+"""The pydantic schema: exported file in sync, editor comment in every recipe, clear validation errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from recipe_runner.api import SCHEMA_FILE, json_schema_text
+from recipe_runner.compose import SHIPPED_RECIPES
+from tests.conftest import assert_clean_error, run_cli
+
+
+def test_exported_schema_file_is_current() -> None:
+    assert SCHEMA_FILE.read_text() == json_schema_text(), "run: recipe-runner schema > schemas/recipe.schema.json"
+
+
+def test_schema_command_prints_valid_json() -> None:
+    result = run_cli("schema")
+    assert result.code == 0
+    schema = json.loads(result.out)
+    assert schema["additionalProperties"] is False
+    assert "precision" in schema["properties"]
+
+
+@pytest.mark.parametrize("path", sorted(SHIPPED_RECIPES.glob("*.yaml")), ids=lambda p: p.stem)
+def test_recipe_files_start_with_the_schema_comment(path: Path) -> None:
+    assert path.read_text().splitlines()[0] == "# yaml-language-server: $schema=../schemas/recipe.schema.json"
+
+
+@pytest.mark.parametrize(("override", "needles"), [
+    ("cluster.nodes=0", ["cluster.nodes", "invalid value 0", "greater than or equal to 1"]),
+    ("rollout.temperature=0", ["rollout.temperature", "greater than 0"]),
+    ("cluster.gpu=V100", ["cluster.gpu", "'V100'", "H200"]),
+    ("precision.group_size=100", ["precision.group_size", "100", "32, 64 or 128"]),
+    ("+cluster.gpus=8", ["cluster.gpus", "unknown key", "did you mean cluster.gpu"]),
+    ("~rollout.batch_size", ["rollout.batch_size", "required value is missing"]),
+    ("parallel.tensor=two", ["parallel.tensor", "'two'", "valid integer"]),
+])
+def test_validation_errors_name_path_value_rule_and_fix(override: str, needles: list[str]) -> None:
+    result = run_cli("validate", "qwen3-30b-a3b-int4", override)
+    assert_clean_error(result, *needles, "fix:")
