@@ -54,7 +54,8 @@ PERF_COMMON = "--sequence-parallel --expert-tensor-parallel-size 1 --recompute-g
               "--recompute-method uniform --recompute-num-layers 1 --use-dynamic-batch-size"
 GRPO_COMMON = "--advantage-estimator grpo --use-kl-loss --kl-loss-coef 0.00 --kl-loss-type low_var_kl " \
               "--entropy-coef 0.00 --eps-clip 0.2 --eps-clip-high 0.28"
-OPT_COMMON = "--optimizer adam --lr 1e-6 --lr-decay-style constant --weight-decay 0.1 --adam-beta1 0.9 --adam-beta2 0.98"
+OPT_COMMON = ("--optimizer adam --lr 1e-6 --lr-decay-style constant --weight-decay 0.1 --adam-beta1 0.9 "
+              "--adam-beta2 0.98")
 CPU_OFFLOAD = "--optimizer-cpu-offload --overlap-cpu-optimizer-d2h-h2d --use-precision-aware-optimizer"
 MISC_COMMON = "--attention-dropout 0.0 --hidden-dropout 0.0 --accumulate-allreduce-grads-in-fp32 " \
               "--attention-softmax-in-fp32"
@@ -107,7 +108,8 @@ SCRIPTS = {
         "--attention-backend flash"),
     "run-moonlight-16B-A3B-int4.sh": _script(
         "moonlight-16b-a3b", "--actor-num-nodes 1 --actor-num-gpus-per-node 4 --colocate",
-        "--hf-checkpoint /root/Moonlight-16B-A3B-Instruct-INT4 --ref-load /root/Moonlight-16B-A3B-Instruct-INT4_torch_dist "
+        "--hf-checkpoint /root/Moonlight-16B-A3B-Instruct-INT4 "
+        "--ref-load /root/Moonlight-16B-A3B-Instruct-INT4_torch_dist "
         "--load /root/Moonlight-16B-A3B_slime/ --save /root/Moonlight-16B-A3B_slime/ --save-interval 20",
         "--prompt-data /root/dapo-math-17k/dapo-math-17k.jsonl --rm-type math --num-rollout 3000 "
         "--rollout-batch-size 128 --rollout-max-response-len 4096 --rollout-temperature 0.8 "
