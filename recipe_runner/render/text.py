@@ -26,10 +26,26 @@ def render(plan: Plan) -> str:
     out += ["", "train args (python3 train.py ...)"]
     for group, args in plan.train_arg_groups.items():
         if args:
-            lines = _wrap(shlex.join(args), " " * 14)
+            lines = _wrap_flags(args, " " * 14)
             out.append(f"  {group:<11} " + lines[0].lstrip())
             out += lines[1:]
     return "\n".join(out) + "\n"
+
+
+def _wrap_flags(args: list[str], indent: str) -> list[str]:
+    """Wrap an argv at flag boundaries, so a flag stays on the line of its values."""
+    chunks: list[list[str]] = []
+    for a in args:
+        if a.startswith("--") or not chunks:
+            chunks.append([])
+        chunks[-1].append(a)
+    lines, cur = [], indent
+    for chunk in map(shlex.join, chunks):
+        if cur.strip() and len(cur) + 1 + len(chunk) > WIDTH:
+            lines.append(cur)
+            cur = indent
+        cur = f"{cur} {chunk}" if cur.strip() else cur + chunk
+    return [*lines, cur]
 
 
 def _wrap(text: str, indent: str) -> list[str]:
