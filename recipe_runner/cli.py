@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _register_optional(sub: argparse._SubParsersAction) -> None:
     """Commands of the heavier parts register themselves; they import their heavy deps lazily."""
+    from recipe_runner import tracking_cli
+
+    tracking_cli.register(sub)
     try:  # TEMPORARY until quant.commands lands
         from recipe_runner.quant import commands as quant_commands
     except ImportError:

@@ -10,6 +10,7 @@ import json
 import posixpath
 from dataclasses import asdict, dataclass, field
 
+from recipe_runner import tracking
 from recipe_runner.checks import Finding
 from recipe_runner.models import model_args
 from recipe_runner.precision import conversion_args, converted_dir_name, job_env, mode
@@ -91,6 +92,7 @@ def job_env_vars(r: Recipe) -> dict[str, str]:
         env["no_proxy"] = ",".join(dict.fromkeys(["localhost", "127.0.0.1", r.cluster.ray.head_ip or "127.0.0.1"]))
     env.update(job_env(mode(r.precision.mode), r.precision.group_size))
     env.update(r.launch.env)
+    env.update(tracking.wandb_env(r, env))  # tags and notes: what slime does not pass
     return env
 
 
@@ -155,13 +157,8 @@ def train_arg_groups(resolved: Resolved) -> dict[str, list[str]]:
 
 
 def _wandb_args(r: Recipe) -> list[str]:
-    w = r.wandb
-    if not w.enabled:
-        return []
-    # The key is never an argument: slime/wandb read WANDB_API_KEY from the job's environment.
-    args = ["--use-wandb", "--wandb-project", w.project or "", "--wandb-group", w.group or r.name]
-    args += _opt("--wandb-team", w.team) + _opt("--wandb-dir", w.dir)
-    return args + (["--wandb-mode", w.mode] if w.mode != "online" else [])
+    """slime's W&B flags per the tracking convention (tracking.py); the key is never an argument."""
+    return tracking.slime_args(r)
 
 
 def _eval_args(r: Recipe) -> list[str]:

@@ -65,7 +65,6 @@ def convert_checkpoint(
     progress: bool = True,
 ) -> ConversionResult:
     """Convert SRC into DST (written atomically) and return what was done. Bad input raises UserError."""
-    torch = require_torch()
     src, dst = Path(src), Path(dst)
     ckpt = open_checkpoint(src)
     if ckpt.config is None:
@@ -78,6 +77,7 @@ def convert_checkpoint(
     check_unquantized(ckpt)
     check_destination(dst, src, force)
     layout = plan_conversion(ckpt, params)
+    torch = require_torch()  # after the torch-free checks, so bad input fails fast
     dev = resolve_device(device)
     if workers is not None and workers < 1:
         raise user_error("--workers", f"{workers} is not a positive number", hint="use --workers 1 or more")

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_checkpoint
 from safetensors import safe_open
 from safetensors.torch import save_file
 
@@ -18,6 +17,7 @@ from recipe_runner.quant.convert import convert_checkpoint
 from recipe_runner.quant.params import Fp8Params, Int4Params
 from recipe_runner.quant.rules import INT4_DEFAULT_IGNORE
 from recipe_runner.quant.safe_output import staging
+from tests.quant.tiny_models import make_checkpoint
 
 
 def load_all(d: Path) -> dict[str, torch.Tensor]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 import torch
 from safetensors.torch import save_file
 
@@ -117,10 +116,3 @@ def make_checkpoint(
     (root / "tokenizer.json").write_text('{"version": "1.0"}')
     (root / "generation_config.json").write_text("{}")
     return root
-
-
-@pytest.fixture(scope="session")
-def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """One source checkpoint per family, shared by all tests (read-only)."""
-    base = tmp_path_factory.mktemp("src")
-    return {f: make_checkpoint(base / f, f) for f in ("qwen3", "qwen3_moe", "deepseek_v3", "moonlight")}

@@ -1,0 +1,60 @@
+"""`sweep` and `compare`: parse, call sweep.py / compare.py, print. wandb and matplotlib load lazily."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+SWEEP_EPILOG = ("Comma-separated values sweep (Hydra multirun syntax): precision=bf16,fp8-rollout,int4-qat "
+                "precision.group_size=range(32,129,32). Every run shares one W&B group.")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sweep", help="one plan per combination of swept overrides, sharing a W&B group",
+                       epilog=SWEEP_EPILOG)
+    p.add_argument("recipe", help="recipe name (see `recipe-runner list`)")
+    p.add_argument("overrides", nargs="+", help="Hydra overrides; a,b,c sweeps a key")
+    p.add_argument("--recipes-dir", help="an extra directory of recipes and config-group options")
+    p.add_argument("--group", help="the W&B group (default: <recipe>-sweep-<hash of the overrides>)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("compare", help="compare W&B runs (online or offline directories): table and plot")
+    p.add_argument("runs", nargs="*", help="offline run directories (wandb/offline-run-*), or run ids with "
+                   "--project")
+    p.add_argument("--project", help="read runs from this W&B project (public API; needs WANDB_API_KEY)")
+    p.add_argument("--entity", help="W&B entity (default: your default entity)")
+    p.add_argument("--group", help="only runs of this group")
+    p.add_argument("--tag", action="append", default=[], help="only runs with this tag (repeatable)")
+    p.add_argument("--metric", action="append", default=[], help="another metric to show and plot (repeatable)")
+    p.add_argument("--format", choices=("text", "csv", "json", "markdown"), default="text")
+    p.add_argument("--plot", type=Path, metavar="FILE.png", help="also draw the metrics against step")
+    p.set_defaults(func=cmd_compare)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from recipe_runner.sweep import render_text, sweep
+
+    s = sweep(args.recipe, args.overrides, args.recipes_dir, args.group)
+    sys.stdout.write(render_text(s) if args.format == "text" else json.dumps(s.to_dict(), indent=2) + "\n")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from recipe_runner import compare
+    from recipe_runner.errors import user_error
+
+    if args.project:
+        runs = compare.api_runs(args.project, args.entity, args.group, tuple(args.tag), tuple(args.runs))
+    elif args.runs:
+        runs = compare.select(compare.offline_runs(args.runs), args.group, tuple(args.tag))
+    else:
+        raise user_error("runs", "nothing to compare", hint="pass offline run directories or --project NAME",
+                         title="no runs")
+    extra = tuple(args.metric)
+    sys.stdout.write(compare.render(compare.table(runs, extra), args.format))
+    if args.plot:
+        print(f"plot: {compare.plot(runs, args.plot, extra)}", file=sys.stderr)
+    return 0
