@@ -60,6 +60,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
         for w in p.warnings:
             print(f"warning: {w}", file=sys.stderr)
     sys.stdout.write(render(p, args.format))
+    if args.out:
+        from recipe_runner.bundle import bundle_recipe
+
+        print(f"bundle: {bundle_recipe(args.recipe, args.overrides, args.recipes_dir, args.out)}", file=sys.stderr)
     return 0
 
 
@@ -91,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="conversion step, env vars and launch commands", epilog=EPILOG)
     _recipe_args(p)
     p.add_argument("--format", choices=sorted(FORMATS), default="text")
+    p.add_argument("--out", metavar="DIR", help="also write a run bundle (recipe, plan, scripts, manifest) to DIR")
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("schema", help="the JSON Schema of a recipe")
@@ -102,9 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _register_optional(sub: argparse._SubParsersAction) -> None:
     """Commands of the heavier parts register themselves; they import their heavy deps lazily."""
-    from recipe_runner import tracking_cli
+    from recipe_runner import launch_cli, tracking_cli
 
     tracking_cli.register(sub)
+    launch_cli.register(sub)
     try:  # TEMPORARY until quant.commands lands
         from recipe_runner.quant import commands as quant_commands
     except ImportError:

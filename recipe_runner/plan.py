@@ -225,13 +225,14 @@ def _ray_steps(r: Recipe) -> list[Step]:
     if c.ray.address:
         return []
     head_ip = c.ray.head_ip or "127.0.0.1"
+    num_gpus = str(c.gpus_per_node if c.ray.num_gpus is None else c.ray.num_gpus)
     steps = [Step("ray-head", ["ray", "start", "--head", "--node-ip-address", head_ip, "--port", str(c.ray.port),
-                               "--num-gpus", str(c.gpus_per_node), "--disable-usage-stats",
+                               "--num-gpus", num_gpus, "--disable-usage-stats",
                                "--dashboard-host", "0.0.0.0", "--dashboard-port", str(c.ray.dashboard_port)],
                   description="start the Ray head on this node")]
     if c.nodes > 1:
         steps.append(Step("ray-workers", ["ray", "start", "--address", f"{head_ip}:{c.ray.port}",
-                                          "--num-gpus", str(c.gpus_per_node), "--disable-usage-stats"],
+                                          "--num-gpus", num_gpus, "--disable-usage-stats"],
                           description=f"join the cluster from each of the other {c.nodes - 1} nodes",
                           where="each worker node"))
     return steps

@@ -60,6 +60,10 @@ class Ray(Strict):
     )
     port: int = Field(6379, ge=1, le=65535, description="Ray GCS port on the head node.")
     dashboard_port: int = Field(8265, ge=1, le=65535)
+    num_gpus: int | None = Field(
+        None, ge=0, le=16, description="GPUs each node gives Ray (ray start --num-gpus); default: gpus_per_node. "
+        "0 is a CPU-only test cluster: pre-flight then checks only the entrypoint, not GPUs or the GPU stack."
+    )
 
 
 class Cluster(Strict):

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from recipe_runner.plan import Plan
-from recipe_runner.render import json_format, shell, text
+from recipe_runner.render import json_format, rayjob, sbatch, shell, text
 
 FORMATS: dict[str, Callable[[Plan], str]] = {
     "text": text.render,
     "json": json_format.render,
     "shell": shell.render,
+    "rayjob": rayjob.render,
+    "sbatch": sbatch.render,
 }
 
 

@@ -1,0 +1,349 @@
+"""Execute a Plan on Ray: convert if needed, start a local head if no cluster is named, pre-flight, submit, follow.
+
+Side effects live here, at the edge of the pipeline (DESIGN.md). Ray is imported inside functions so that
+`plan`/`validate` never load it. Jobs go through Ray's Job Submission SDK (ray.job_submission.JobSubmissionClient:
+submit_job, tail_job_logs, get_job_status, stop_job), the API behind `ray job submit` in slime's scripts
+(reference §1.1 item 6). Nothing here kills processes it did not start (unlike the scripts' `pkill -9 python`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from recipe_runner import doctor
+from recipe_runner.errors import Problem, RunError, UserError, user_error
+from recipe_runner.plan import Plan, Step
+
+if TYPE_CHECKING:
+    from ray.job_submission import JobSubmissionClient
+
+    from recipe_runner.quant.params import Params
+    from recipe_runner.resolve import Resolved
+
+DEFAULT_ADDRESS = "http://127.0.0.1:8265"
+HEAD_START_TIMEOUT_S = 90
+POLL_S = 0.5
+
+
+@dataclass(frozen=True)
+class Options:
+    address: str | None = None  # --address; else RAY_ADDRESS; else cluster.ray.address; else a local head
+    dry_run: bool = False
+    detach: bool = False  # submit and return without following the logs
+
+
+@dataclass(frozen=True)
+class Target:
+    address: str  # the Ray dashboard (Job API) address
+    embedded: bool  # True: this command starts a local head and stops it at the end
+
+
+def launch(resolved: Resolved, plan: Plan, opts: Options) -> int:
+    """Run the plan's steps in order; the exit code follows the job's final status."""
+    target = resolve_target(plan, opts.address)
+    if target.embedded and plan.nodes > 1:
+        raise _multi_node_needs_cluster(plan)
+    sid = submission_id(plan)
+    if opts.dry_run:
+        sys.stdout.write(dry_run(resolved, plan, target, sid))
+        return 0
+    convert_if_needed(plan, resolved.recipe.precision.group_size)
+    head = LocalHead.start(plan.step("ray-head"), target.address) if target.embedded else None
+    keep_head = False
+    try:
+        client = connect(target.address)
+        preflight(client, resolved, plan)
+        sid = submit(client, plan, sid)
+        if opts.detach:
+            keep_head = True
+            print(f"submitted {sid}; follow with: recipe-runner logs {sid} --follow" + _address_flag(target))
+            return 0
+        code, keep_head = follow(client, sid, target)
+        return code
+    finally:
+        if head and not keep_head:
+            head.stop()
+
+
+def resolve_target(plan: Plan, address: str | None) -> Target:
+    """--address, else $RAY_ADDRESS, else the recipe's cluster.ray.address: use it as is; else embed a head."""
+    named = address or os.environ.get("RAY_ADDRESS") or (plan.dashboard_address if not plan.step("ray-head") else None)
+    if named:
+        return Target(named if "://" in named else f"http://{named}", embedded=False)
+    return Target(plan.dashboard_address, embedded=True)
+
+
+def submission_id(plan: Plan) -> str:
+    """Recipe name + fingerprint: the same plan maps to the same job, so a second launch finds the first."""
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", plan.recipe).strip("-")
+    return f"{slug}-{plan.fingerprint[:12]}"
+
+
+def job_entrypoint(plan: Plan) -> str:
+    """The shell command Ray runs: the submit step's argv after `--` (`python3 train.py ARGS`), quoted."""
+    argv = _submit(plan).argv
+    return shlex.join(argv[argv.index("--") + 1:])
+
+
+# ---- convert ----------------------------------------------------------------------------------------------------
+
+def conversion(plan: Plan, group_size: int) -> tuple[str, str, str, Params] | None:
+    """(kind, src, dst, params) of the plan's convert step, or None when the plan converts nothing."""
+    step = plan.step("convert")
+    if step is None:
+        return None
+    from recipe_runner.precision import FP8_BLOCK
+    from recipe_runner.quant.params import Fp8Params, Int4Params
+
+    kind, src, dst = step.argv[2:5]
+    params = Fp8Params(FP8_BLOCK) if kind == "fp8" else Int4Params(group_size)
+    return kind, src, dst, params
+
+
+def already_converted(plan: Plan, group_size: int) -> bool:
+    """conversion.json in DST records this source fingerprint and these parameters (quant.record)."""
+    from recipe_runner.quant.record import conversion_matches
+
+    conv = conversion(plan, group_size)
+    return conv is not None and conversion_matches(conv[2], conv[1], conv[0], conv[3].to_json())
+
+
+def convert_if_needed(plan: Plan, group_size: int) -> None:
+    conv = conversion(plan, group_size)
+    if conv is None:
+        return
+    kind, src, dst, params = conv
+    if already_converted(plan, group_size):
+        print(f"convert: {dst} already holds this {kind} conversion of {src} (conversion.json matches); skipped")
+        return
+    from recipe_runner.quant.convert import convert_checkpoint
+
+    print(f"convert: {src} -> {dst} ({kind})")
+    convert_checkpoint(src, dst, params, progress=sys.stderr.isatty())
+
+
+# ---- Ray head and client ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LocalHead:
+    """A `ray start --head --block` child: terminating it stops exactly the Ray processes it started."""
+
+    proc: subprocess.Popen
+    log: Path
+
+    @classmethod
+    def start(cls, step: Step | None, address: str) -> LocalHead:
+        assert step is not None, "an embedded target always has a ray-head step"
+        log = Path(tempfile.mkstemp(prefix="recipe-runner-ray-head-", suffix=".log")[1])
+        print(f"ray-head: starting a local Ray head: {shlex.join(step.argv)}")
+        with log.open("wb") as f:  # its own session: the terminal's Ctrl-C reaches us, not the head
+            proc = subprocess.Popen([*step.argv, "--block"], stdout=f, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        head = cls(proc, log)
+        head.wait_ready(address)
+        return head
+
+    def wait_ready(self, address: str) -> None:
+        deadline = time.monotonic() + HEAD_START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RunError(f"the local Ray head exited with code {self.proc.returncode}:\n{self._tail()}\n"
+                               "if a Ray cluster is already running here, pass --address http://127.0.0.1:8265")
+            try:
+                connect(address, quiet=True)
+                return
+            except RunError:
+                time.sleep(POLL_S)
+        self.stop()
+        raise RunError(f"the local Ray head did not answer at {address} within {HEAD_START_TIMEOUT_S}s")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            print("ray-head: stopping the local Ray head this command started", file=sys.stderr)
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.unlink(missing_ok=True)
+
+    def _tail(self) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-15:])
+
+
+def connect(address: str, quiet: bool = False) -> JobSubmissionClient:
+    try:
+        from ray.job_submission import JobSubmissionClient
+    except ImportError as e:
+        raise user_error("ray", f"is not installed ({e})", rule="launching needs Ray's Job Submission SDK",
+                         hint="pip install 'recipe-runner[launch]' (ray[default])") from e
+    try:
+        return JobSubmissionClient(address)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise RunError(f"cannot reach the Ray Job API at {address}" + ("" if quiet else f": {e}")) from e
+
+
+# ---- pre-flight -------------------------------------------------------------------------------------------------
+
+def preflight(client: JobSubmissionClient, resolved: Resolved, plan: Plan) -> None:
+    """Run doctor's checks as a tiny job on the target, with the job's env; anything missing -> UserError."""
+    req = doctor.request(resolved.recipe)
+    source = Path(doctor.__file__).read_text()
+    sid = f"{submission_id(plan)}-preflight-{uuid.uuid4().hex[:6]}"
+    client.submit_job(entrypoint=shlex.join(["python3", "-c", source, json.dumps(req)]),
+                      runtime_env={"env_vars": plan.env}, submission_id=sid)
+    status = wait_terminal(client, sid)
+    logs = client.get_job_logs(sid)
+    line = next((ln for ln in logs.splitlines() if ln.startswith(doctor.MARKER)), None)
+    if str(status) != "SUCCEEDED" or line is None:
+        raise RunError(f"the pre-flight job {sid} ended {status}:\n{logs[-2000:]}")
+    checks = [doctor.Check(**c) for c in json.loads(line[len(doctor.MARKER):])]
+    bad = doctor.missing(checks)
+    if bad:
+        raise UserError(f"pre-flight on the target ({client.get_address()}) found {len(bad)} missing piece(s)",
+                        [Problem(c.name, c.detail, hint=c.fix) for c in bad])
+    print(f"pre-flight: {', '.join(f'{c.name} {c.status}' for c in checks)}")
+
+
+# ---- submit and follow ------------------------------------------------------------------------------------------
+
+def submit(client: JobSubmissionClient, plan: Plan, sid: str) -> str:
+    """Submit under `sid`; a running job with that id is followed instead, a finished one gets `sid-rN`."""
+    for n in range(1, 1000):
+        candidate = sid if n == 1 else f"{sid}-r{n}"
+        status = job_status(client, candidate)
+        if status is None:
+            client.submit_job(entrypoint=job_entrypoint(plan), runtime_env={"env_vars": plan.env},
+                              submission_id=candidate)
+            print(f"submit: job {candidate} -> {client.get_address()}")
+            return candidate
+        if not status.is_terminal():
+            print(f"submit: job {candidate} of this plan is already {status}; following it")
+            return candidate
+    raise RunError(f"too many earlier jobs named {sid}-rN; delete some with `ray job delete`")
+
+
+def job_status(client: JobSubmissionClient, sid: str) -> Any:
+    try:
+        return client.get_job_status(sid)
+    except RuntimeError:  # the SDK raises RuntimeError for an unknown submission id
+        return None
+
+
+def wait_terminal(client: JobSubmissionClient, sid: str) -> Any:
+    while not (status := client.get_job_status(sid)).is_terminal():
+        time.sleep(POLL_S)
+    return status
+
+
+def follow(client: JobSubmissionClient, sid: str, target: Target) -> tuple[int, bool]:
+    """Stream logs until the job ends -> (exit code, keep the local head). Ctrl-C asks: stop or detach."""
+    try:
+        asyncio.run(stream_logs(client, sid))
+        return exit_code(client, sid, wait_terminal(client, sid)), False
+    except KeyboardInterrupt:
+        if _ask_stop():
+            client.stop_job(sid)
+            print(f"stopping job {sid} ...", file=sys.stderr)
+            wait_terminal(client, sid)
+            return 130, False
+        print(f"detached; the job goes on. follow with: recipe-runner logs {sid} --follow{_address_flag(target)}",
+              file=sys.stderr)
+        if target.embedded:
+            print("the local Ray head stays up for it; stop it later with `ray stop`", file=sys.stderr)
+        return 0, True
+
+
+async def stream_logs(client: JobSubmissionClient, sid: str) -> None:
+    async for chunk in client.tail_job_logs(sid):
+        sys.stdout.write(chunk)
+        sys.stdout.flush()
+
+
+def exit_code(client: JobSubmissionClient, sid: str, status: Any) -> int:
+    if str(status) == "SUCCEEDED":
+        print(f"job {sid} SUCCEEDED", file=sys.stderr)
+        return 0
+    message = client.get_job_info(sid).message or ""
+    print(f"job {sid} ended {status}: {message}".rstrip(": "), file=sys.stderr)
+    return 1
+
+
+def _ask_stop() -> bool:
+    if not sys.stdin.isatty():
+        return False
+    try:
+        answer = input("\n[s]top the job or [d]etach and leave it running? [s/D] ")
+    except (KeyboardInterrupt, EOFError):
+        return True  # a second Ctrl-C means stop
+    return answer.strip().lower().startswith("s")
+
+
+def _address_flag(target: Target) -> str:
+    return "" if target.address == DEFAULT_ADDRESS else f" --address {target.address}"
+
+
+# ---- dry run ----------------------------------------------------------------------------------------------------
+
+def dry_run(resolved: Resolved, plan: Plan, target: Target, sid: str) -> str:
+    """Exactly what `launch` would do, in order; reads conversion.json but changes nothing."""
+    out = [f"launch {plan.recipe} (dry run: nothing is converted, started or submitted)",
+           f"fingerprint {plan.fingerprint}"]
+    out += [f"warning: {w}" for w in plan.warnings]
+    n = 0
+
+    def item(name: str, text: str) -> None:
+        nonlocal n
+        n += 1
+        out.append(f"  {n}. {name:<10} {text}")
+
+    conv = conversion(plan, resolved.recipe.precision.group_size)
+    if conv:
+        kind, src, dst, _ = conv
+        done = already_converted(plan, resolved.recipe.precision.group_size)
+        item("convert", f"skip: {dst} already holds this {kind} conversion of {src}" if done
+             else f"convert {src} -> {dst} in-process: {shlex.join(plan.step('convert').argv)}")
+    if target.embedded:
+        head = shlex.join([*plan.step("ray-head").argv, "--block"])
+        item("ray-head", f"start a local head, stopped at the end: {head}")
+    else:
+        item("ray-head", f"use the Ray cluster at {target.address} (nothing is started or stopped)")
+    req = doctor.request(resolved.recipe)
+    checks = ["entrypoint " + req["entrypoint"]]
+    if req["gpus"]:
+        checks += [m for m, _, _ in doctor.STACK] + [f"{req['gpus']} {req['gpu']} GPUs"]
+        checks += [doctor.INT4_MODULE] if req["int4_extension"] else []
+    item("preflight", "check on the target: " + ", ".join(checks))
+    item("submit", f"job {sid} to {target.address}")
+    out.append(f"       entrypoint: {job_entrypoint(plan)}")
+    out.append(f"       runtime_env: {json.dumps({'env_vars': plan.env})}")
+    item("follow", "stream the job's logs; exit code 0 if it SUCCEEDED, 1 otherwise; Ctrl-C: stop or detach")
+    return "\n".join(out) + "\n"
+
+
+def _submit(plan: Plan) -> Step:
+    step = plan.step("submit")
+    assert step is not None, "every plan ends with a submit step"
+    return step
+
+
+def _multi_node_needs_cluster(plan: Plan) -> UserError:
+    return user_error(
+        "cluster.nodes", f"{plan.nodes} nodes, and no Ray cluster was named",
+        rule="launch starts a local head only for a single node; other nodes must join a head themselves",
+        hint="start the cluster (recipe-runner plan ... --format sbatch, or the ray-head/ray-workers steps of "
+             "--format shell), then launch with --address http://HEAD:8265 (docs/launch.md)",
+        title="a multi-node recipe needs a running cluster")

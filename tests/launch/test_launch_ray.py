@@ -1,0 +1,43 @@
+"""launch against a real Ray head: the job gets exactly the plan's argv and env; pre-flight; exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from recipe_runner.api import plan
+from recipe_runner.cli import main
+from tests.launch.conftest import read_record, write_recipes
+
+
+def test_job_receives_exactly_the_plans_train_args_and_env(tmp_path: Path, ray_address: str, capsys) -> None:
+    recipes = write_recipes(tmp_path)
+    assert main(["launch", "tiny-launch", "--recipes-dir", str(recipes), "--address", ray_address]) == 0
+    p = plan("tiny-launch", [], str(recipes))
+    got = read_record(tmp_path)
+    assert got["argv"] == p.train_args
+    assert {k: got["env"].get(k) for k in p.env} == p.env
+    out = capsys.readouterr()
+    assert "recorded" in out.out  # the job's logs were streamed
+    assert "pre-flight: entrypoint ok" in out.out
+
+
+def test_relaunch_of_a_finished_plan_gets_a_new_submission_id(tmp_path: Path, ray_address: str, capsys) -> None:
+    recipes = write_recipes(tmp_path)
+    args = ["launch", "tiny-launch", 'launch.env.RR_TEST_EXIT="3"', "--recipes-dir", str(recipes),
+            "--address", ray_address]
+    assert main(args) == 1  # the exit code follows the job's status
+    assert main(args) == 1
+    out = capsys.readouterr()
+    sid = [ln.split()[2] for ln in out.out.splitlines() if ln.startswith("submit: job")]
+    assert len(sid) == 2 and sid[1] == sid[0] + "-r2"
+    assert "FAILED" in out.err
+
+
+def test_missing_entrypoint_fails_preflight_with_exit_2(tmp_path: Path, ray_address: str, capsys) -> None:
+    recipes = write_recipes(tmp_path)
+    code = main(["launch", "tiny-launch", f"launch.entrypoint={tmp_path}/nope/train.py",
+                 "--recipes-dir", str(recipes), "--address", ray_address])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "pre-flight" in err and "nope/train.py does not exist" in err and "fix:" in err
+    assert not (tmp_path / "record.json").exists()
