@@ -1,0 +1,51 @@
+"""The CUDA path writes the same bytes as the CPU path (runs only where CUDA is available)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from recipe_runner.quant.convert import convert_checkpoint
+from recipe_runner.quant.params import Fp8Params, Int4Params
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def _files(d: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(d.glob("*.safetensors"))}
+
+
+@pytest.mark.parametrize("family", ["qwen3", "qwen3_moe", "deepseek_v3", "moonlight"])
+def test_cuda_output_equals_cpu_output(checkpoints: dict[str, Path], tmp_path: Path, family: str) -> None:
+    modes = [Fp8Params()] + ([] if family == "qwen3" else [Int4Params(32)])
+    for params in modes:
+        cpu, cuda = tmp_path / f"{params.mode}-cpu", tmp_path / f"{params.mode}-cuda"
+        convert_checkpoint(checkpoints[family], cpu, params, device="cpu", progress=False)
+        convert_checkpoint(checkpoints[family], cuda, params, device="cuda", progress=False)
+        assert _files(cpu) == _files(cuda)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32], ids=str)
+def test_cuda_equals_cpu_on_large_tricky_weights(tmp_path: Path, dtype: torch.dtype) -> None:
+    """Weights spanning many CUDA slabs, partial tiles, zero tiles, huge and tiny magnitudes."""
+    g = torch.Generator().manual_seed(0)
+    big = torch.randn(4100, 8192, generator=g)
+    big[:128, :128] = 0
+    big[-1] *= 1e3 if dtype == torch.float16 else 1e20
+    big[-2] *= 1e-6 if dtype == torch.float16 else 1e-20
+    tensors = {
+        "model.layers.0.mlp.experts.0.down_proj.weight": big.to(dtype),
+        "model.layers.0.mlp.experts.0.up_proj.weight": (torch.randn(777, 4096, generator=g) * 0.02).to(dtype),
+    }
+    src = tmp_path / "src"
+    src.mkdir()
+    save_file(tensors, str(src / "model.safetensors"))
+    (src / "config.json").write_text("{}")
+    for params in (Fp8Params(), Int4Params(128)):
+        cpu, cuda = tmp_path / f"{params.mode}-cpu", tmp_path / f"{params.mode}-cuda"
+        convert_checkpoint(src, cpu, params, device="cpu", progress=False)
+        convert_checkpoint(src, cuda, params, device="cuda", workers=3, progress=False)
+        assert _files(cpu) == _files(cuda)
