@@ -45,9 +45,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     resolved, findings = check(args.recipe, args.overrides, args.recipes_dir)
     for f in findings:
-        print(f"warning: {f.line()}", file=sys.stderr)
+        print(f"{f.severity}: {f.line()}", file=sys.stderr)
+    n = sum(f.severity == "warning" for f in findings)
     print(f"ok: {resolved.recipe.name} ({resolved.recipe.precision.mode}) is valid"
-          + (f", {len(findings)} warning(s)" if findings else ""))
+          + (f", {n} warning(s)" if n else ""))
     return 0
 
 
@@ -107,8 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _register_optional(sub: argparse._SubParsersAction) -> None:
     """Commands of the heavier parts register themselves; they import their heavy deps lazily."""
-    from recipe_runner import launch_cli, tracking_cli
+    from recipe_runner import launch_cli, preflight_cli, tracking_cli
 
+    preflight_cli.register(sub)
     tracking_cli.register(sub)
     launch_cli.register(sub)
     try:  # TEMPORARY until quant.commands lands

@@ -11,7 +11,7 @@ from recipe_runner.errors import Problem
 @dataclass(frozen=True)
 class Finding:
     rule: str  # short rule id, e.g. "layout.world-divisible"
-    severity: Literal["error", "warning"]
+    severity: Literal["error", "warning", "note"]  # note: not checked here, or what the image needs
     path: str  # dotted field path
     message: str
     hint: str = ""
@@ -31,3 +31,8 @@ def error(rule: str, path: str, message: str, hint: str = "", source: str = "") 
 
 def warning(rule: str, path: str, message: str, hint: str = "", source: str = "") -> Finding:
     return Finding(rule, "warning", path, message, hint, source)
+
+
+def note(rule: str, path: str, message: str, hint: str = "", source: str = "") -> Finding:
+    """Information `validate` prints (what was not checked here, what the image needs); never in a plan."""
+    return Finding(rule, "note", path, message, hint, source)

@@ -94,6 +94,16 @@ def int4_group_shards(r: Recipe, s: ModelShape) -> Iterator[Finding]:
                     hint="use parallel.expert_tensor=1")
 
 
+def fp8_moe_intermediate(r: Recipe, s: ModelShape) -> Iterator[Finding]:
+    """Even whole experts (SGLang EP) must fit the block: SGLang FP8 MoE needs moe_intermediate % 128 == 0."""
+    block = FP8_BLOCK[0]
+    if mode(r.precision.mode).rollout_format == "fp8-block" and s.is_moe and s.moe_ffn % block:
+        yield error("shapes.fp8-moe-intermediate", "precision.mode",
+                    f"{r.model.name} has moe_intermediate_size {s.moe_ffn}, not a multiple of the FP8 block {block}: "
+                    "no engine layout can load its experts in block FP8", hint="use an INT4 or BF16 rollout mode",
+                    source="pain-points §1.1 (sgl-project/sglang#10852)")
+
+
 def _fix(s: ModelShape, tp: int, lin: Linear, group: int = 0) -> str:
     hint = "use fewer GPUs per engine (rollout.gpus_per_engine)"
     if lin.routed_expert:
@@ -103,4 +113,4 @@ def _fix(s: ModelShape, tp: int, lin: Linear, group: int = 0) -> str:
     return hint
 
 
-RULES = (fp8_block_shards, int4_group_shards)
+RULES = (fp8_block_shards, int4_group_shards, fp8_moe_intermediate)

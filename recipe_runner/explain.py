@@ -1,0 +1,103 @@
+"""`explain`: which file, config-group option or command-line override set a resolved value.
+
+Hydra merges the defaults list in order, then the overrides. We ask Hydra for that defaults list
+(ConfigLoader.compute_defaults_list, the list `compose` itself uses), read each file, and the last one
+that sets the key wins; a command-line override of the key (or of a parent) beats every file; no setter
+means the schema default (spec.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from recipe_runner.compose import find_recipe
+from recipe_runner.errors import user_error
+from recipe_runner.resolve import resolve
+
+
+@dataclass(frozen=True)
+class Explanation:
+    key: str
+    value: object
+    setter: str  # "override `k=v`", "group option model=qwen3-4b (recipes/model/qwen3-4b.yaml)", ...
+    chain: tuple[str, ...]  # every file that sets the key, in merge order
+
+    def text(self) -> str:
+        lines = [f"{self.key} = {self.value!r}", f"set by: {self.setter}"]
+        lines += [f"  also in (overridden): {c}" for c in self.chain[:-1]] if len(self.chain) > 1 else []
+        return "\n".join(lines) + "\n"
+
+
+def explain(name: str, key: str, overrides: list[str] | tuple[str, ...] = (), recipes_dir: str | None = None
+            ) -> Explanation:
+    data = resolve(name, overrides, recipes_dir).recipe.model_dump(mode="json")
+    value = _lookup(data, key)
+    files = [f"{label} ({path})" for label, path, tree in _sources(name, list(overrides), recipes_dir)
+             if _has(tree, key)]
+    cli = [o for o in overrides if _override_key(o) and (key == _override_key(o)
+                                                          or key.startswith(_override_key(o) + "."))]
+    if cli:
+        setter = f"command-line override `{cli[-1]}`"
+    elif files:
+        setter = files[-1]
+    else:
+        setter = "the schema default (recipe_runner/spec.py)"
+    return Explanation(key, value, setter, tuple(files))
+
+
+def _lookup(data: dict, key: str) -> object:
+    node: object = data
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise user_error(key, "no such field in the resolved recipe", hint="run `recipe-runner show RECIPE`")
+        node = node[part]
+    return node
+
+
+def _sources(name: str, overrides: list[str], recipes_dir: str | None) -> list[tuple[str, Path, dict]]:
+    """(label, file, tree under its package) of every recipe file Hydra merges, in merge order."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
+
+    source = find_recipe(name, recipes_dir)
+    dirs = (source.primary_dir, *source.search_dirs)
+    search = [f"hydra.searchpath=[{','.join('file://' + str(d) for d in source.search_dirs)}]"]
+    groups = [o for o in overrides if "=" in o and "." not in o.split("=", 1)[0].lstrip("+~")]
+    with initialize_config_dir(config_dir=str(source.primary_dir), version_base=None):
+        defaults = GlobalHydra.instance().config_loader().compute_defaults_list(
+            name, search + groups, run_mode=RunMode.RUN).defaults
+    out = []
+    for d in defaults:
+        if d.config_path is None or d.config_path.startswith("hydra/") or d.package == "hydra":
+            continue
+        path = next((p for p in (x / f"{d.config_path}.yaml" for x in dirs) if p.is_file()), None)
+        if path is None:
+            continue
+        tree = yaml.safe_load(path.read_text()) or {}
+        tree.pop("defaults", None)
+        for part in reversed([p for p in (d.package or "").split(".") if p]):
+            tree = {part: tree}
+        group = d.config_path.split("/")[0] if "/" in d.config_path else ""
+        label = f"group option {group}={d.config_path.split('/', 1)[1]}" if group else f"recipe {d.config_path}"
+        out.append((label, path, tree))
+    return out
+
+
+def _has(tree: dict, key: str) -> bool:
+    node: object = tree
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _override_key(o: str) -> str:
+    if "=" not in o or o.startswith("~"):
+        return ""
+    key = o.split("=", 1)[0].lstrip("+")
+    return key if "." in key else ""
