@@ -44,7 +44,9 @@ def quantize(w: torch.Tensor, block: tuple[int, int]) -> tuple[torch.Tensor, tor
         w = torch.nn.functional.pad(w, (0, kb * bk - k, 0, nb * bn - n))
     tiles = w.view(nb, bn, kb, bk)
     amax = tiles.abs().amax(dim=(1, 3), keepdim=True)
-    scale = amax.float().clamp_(min=amax_floor(w.dtype)).div_(FP8_MAX)
+    # Divide by a tensor, not a Python number: CUDA turns division by a CPU scalar into multiplication
+    # by its reciprocal, which differs in the last bit; a device tensor gives true division everywhere.
+    scale = amax.float().clamp_(min=amax_floor(w.dtype)).div_(torch.tensor(FP8_MAX, device=w.device))
     q = (tiles / scale).clamp_(-FP8_MAX, FP8_MAX).to(torch.float8_e4m3fn)
     return q.view(nb * bn, kb * bk)[:n, :k], scale.view(nb, kb)
 
