@@ -2,24 +2,38 @@
 
 Overrides are parsed by Hydra's own parser, so sweep syntax is Hydra's: `a,b`, `choice(a,b)`,
 `range(32,129,32)`, `glob(...)`. The group is derived from the recipe and the overrides, so planning the
-same sweep twice names the same group.
+same sweep twice names the same group. `write_bundles` writes one run bundle per combination (bundle.py);
+`launch_sweep` submits the plans through launch.py, one after another or all at once (detached).
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
+import sys
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from recipe_runner.errors import UserError, user_error
 from recipe_runner.plan import Plan
 from recipe_runner.tracking import name_for
+
+if TYPE_CHECKING:
+    from ray.job_submission import JobSubmissionClient
+
+    from recipe_runner.resolve import Resolved
 
 
 @dataclass(frozen=True)
 class SweepRun:
     overrides: tuple[str, ...]  # this combination's overrides, as the user would type them
     plan: Plan
+    resolved: Resolved  # its overrides include the sweep's `wandb.group=...`, so a bundle reproduces the plan
+
+    @property
+    def name(self) -> str:
+        return name_for(self.plan.recipe, self.plan.mode, self.plan.fingerprint)
 
 
 @dataclass(frozen=True)
@@ -72,19 +86,105 @@ def sweep_group(recipe: str, overrides: list[str] | tuple[str, ...]) -> str:
 def sweep(recipe: str, overrides: list[str] | tuple[str, ...], recipes_dir: str | None = None,
           group: str | None = None) -> Sweep:
     """Plan every combination; all share `group` (W&B group), so `compare --group` finds them together."""
-    from recipe_runner.api import plan
+    from recipe_runner.api import check
+    from recipe_runner.plan import build_plan
 
     group = group or sweep_group(recipe, overrides)
     runs = []
     for combo in expand(overrides):
         try:
-            runs.append(SweepRun(combo, plan(recipe, [*combo, f"wandb.group={group}"], recipes_dir)))
+            resolved, findings = check(recipe, [*combo, f"wandb.group={group}"], recipes_dir)
         except UserError as e:
             raise UserError(f"sweep run {' '.join(combo)}: {e.title}", e.problems) from None
+        runs.append(SweepRun(combo, build_plan(resolved, findings), resolved))
+    _check_distinct(runs)
     return Sweep(recipe, group, tuple(runs))
+
+
+def _check_distinct(runs: list[SweepRun]) -> None:
+    """Two combinations resolving to one recipe would share a run name, bundle and Ray submission id."""
+    seen: dict[str, SweepRun] = {}
+    for r in runs:
+        if r.name in seen:
+            raise user_error("overrides", f"{' '.join(seen[r.name].overrides)!r} and {' '.join(r.overrides)!r} "
+                             "resolve to the same recipe", rule="every combination of a sweep is a different run",
+                             hint="drop the repeated value", title="invalid sweep")
+        seen[r.name] = r
 
 
 def render_text(s: Sweep) -> str:
     lines = [f"sweep {s.recipe}: {len(s.runs)} runs, W&B group {s.group}"]
-    lines += [f"  {name_for(r.plan.recipe, r.plan.mode, r.plan.fingerprint)}  {' '.join(r.overrides)}" for r in s.runs]
+    lines += [f"  {r.name}  {' '.join(r.overrides)}" for r in s.runs]
     return "\n".join(lines) + "\n"
+
+
+# ---- --out: one bundle per run ------------------------------------------------------------------------------------
+
+def write_bundles(s: Sweep, out: str | Path, recipes_dir: str | None) -> list[Path]:
+    """OUT/<run name>/ per run; refuses before writing anything if one of them is already taken."""
+    from recipe_runner.bundle import write_bundle
+
+    dirs = [Path(out) / r.name for r in s.runs]
+    taken = [d for d in dirs if d.exists() and (not d.is_dir() or any(d.iterdir()))]
+    if taken:
+        raise user_error("--out", f"{taken[0]} exists and is not an empty directory",
+                         rule="a bundle is written whole, never over another run's files", hint="pick a new directory")
+    return [write_bundle(r.resolved, r.plan, d, recipes_dir) for r, d in zip(s.runs, dirs, strict=True)]
+
+
+# ---- --launch: submit the plans ---------------------------------------------------------------------------------
+
+def launch_sweep(s: Sweep, address: str | None, dry_run: bool, parallel: bool) -> int:
+    """In sequence: follow each job to its end, stop at the first failure. Parallel: submit all detached."""
+    if dry_run:
+        return _dry_run(s, address)
+    return _launch_parallel(s, address) if parallel else _launch_in_sequence(s, address)
+
+
+def _dry_run(s: Sweep, address: str | None) -> int:
+    from recipe_runner.launch import Options, launch
+
+    for r in s.runs:
+        launch(r.resolved, r.plan, Options(address, dry_run=True))
+    return 0
+
+
+def _launch_in_sequence(s: Sweep, address: str | None) -> int:
+    from recipe_runner.launch import Options, launch
+
+    for i, r in enumerate(s.runs, 1):
+        print(f"sweep {s.group}: run {i}/{len(s.runs)} {r.name}")
+        code = launch(r.resolved, r.plan, Options(address))
+        if code:
+            print(f"sweep {s.group}: run {r.name} failed (exit {code}); {len(s.runs) - i} not launched",
+                  file=sys.stderr)
+            return code
+    return 0
+
+
+def _launch_parallel(s: Sweep, address: str | None) -> int:
+    """Submit every plan detached to one target; a local head started for the first one takes them all."""
+    from recipe_runner.launch import Options, connect, launch, resolve_target
+
+    target = resolve_target(s.runs[0].plan, address)
+    for r in s.runs:
+        code = launch(r.resolved, r.plan, Options(address, detach=True))
+        if code:
+            return code
+        address = target.address
+    client = connect(target.address)
+    print(f"sweep {s.group}: {len(s.runs)} jobs submitted to {target.address}")
+    for r in s.runs:
+        print(latest_submission(client, r.plan))
+    return 0
+
+
+def latest_submission(client: JobSubmissionClient, plan: Plan) -> str:
+    """The id launch.submit gave the plan's job: its base id, or the last `-rN` it took (ids are taken in order)."""
+    from recipe_runner.launch import job_status, submission_id
+
+    base = submission_id(plan)
+    n = 2
+    while job_status(client, f"{base}-r{n}") is not None:
+        n += 1
+    return base if n == 2 else f"{base}-r{n - 1}"

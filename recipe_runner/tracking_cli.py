@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 SWEEP_EPILOG = ("Comma-separated values sweep (Hydra multirun syntax): precision=bf16,fp8-rollout,int4-qat "
-                "precision.group_size=range(32,129,32). Every run shares one W&B group.")
+                "precision.group_size=range(32,129,32). Every run shares one W&B group. --out DIR writes "
+                "DIR/<run name>/ bundles; --launch runs the plans one after another (--parallel: all at once).")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,6 +20,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--recipes-dir", help="an extra directory of recipes and config-group options")
     p.add_argument("--group", help="the W&B group (default: <recipe>-sweep-<hash of the overrides>)")
     p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--out", metavar="DIR", help="write one run bundle per run to DIR/<run name>/")
+    p.add_argument("--launch", action="store_true", help="launch the runs on Ray, in sequence: each followed to "
+                   "its end, stopping at the first failure")
+    p.add_argument("--parallel", action="store_true", help="with --launch: submit every run detached, print the "
+                   "submission ids")
+    p.add_argument("--address", help="with --launch: the Ray dashboard address (default: $RAY_ADDRESS, else a "
+                   "local head)")
+    p.add_argument("--dry-run", action="store_true", help="with --launch: print what would run; change nothing")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("compare", help="compare W&B runs (online or offline directories): table and plot")
@@ -35,11 +44,26 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from recipe_runner.sweep import render_text, sweep
+    from recipe_runner.sweep import launch_sweep, render_text, sweep, write_bundles
 
+    _check_launch_flags(args)
     s = sweep(args.recipe, args.overrides, args.recipes_dir, args.group)
     sys.stdout.write(render_text(s) if args.format == "text" else json.dumps(s.to_dict(), indent=2) + "\n")
-    return 0
+    sys.stdout.flush()
+    if args.out:
+        for path in write_bundles(s, args.out, args.recipes_dir):
+            print(f"bundle: {path}", file=sys.stderr)
+    return launch_sweep(s, args.address, args.dry_run, args.parallel) if args.launch else 0
+
+
+def _check_launch_flags(args: argparse.Namespace) -> None:
+    from recipe_runner.errors import user_error
+
+    stray = [flag for flag, on in (("--parallel", args.parallel), ("--address", args.address),
+                                   ("--dry-run", args.dry_run)) if on]
+    if stray and not args.launch:
+        raise user_error(stray[0], "only applies with --launch", rule="--parallel, --address and --dry-run "
+                         "configure --launch", hint="add --launch", title="invalid sweep options")
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
