@@ -113,10 +113,8 @@ def _register_optional(sub: argparse._SubParsersAction) -> None:
     preflight_cli.register(sub)
     tracking_cli.register(sub)
     launch_cli.register(sub)
-    try:  # TEMPORARY until quant.commands lands
-        from recipe_runner.quant import commands as quant_commands
-    except ImportError:
-        return
+    from recipe_runner.quant import commands as quant_commands
+
     quant_commands.register(sub)
 
 

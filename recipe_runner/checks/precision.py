@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from recipe_runner.checks.finding import Finding, error, warning
+from recipe_runner.checks.finding import Finding, error
 from recipe_runner.hardware import GPUS, MIN_COMPUTE_CAPABILITY
 from recipe_runner.models import ModelShape
 from recipe_runner.precision import mode
@@ -55,14 +55,4 @@ def cpu_offload_needs_precision_aware(r: Recipe, s: ModelShape) -> Iterator[Find
                     source="NVIDIA/Megatron-LM@1dcf0daf:megatron/training/arguments.py:1189-1193")
 
 
-def tis_with_low_precision_rollout(r: Recipe, s: ModelShape) -> Iterator[Finding]:
-    m = mode(r.precision.mode)
-    if m.conversion and not r.algorithm.use_tis:
-        yield warning("algorithm.tis", "algorithm.use_tis",
-                      f"{m.name} rollout without truncated importance sampling: the train/rollout log-prob "
-                      "mismatch goes uncorrected", hint="set algorithm.use_tis=true (upstream's large-MoE "
-                      "low-precision scripts do)")
-
-
-RULES = (gpu_supports_mode, fp8_param_gather, qat_needs_moe, cpu_offload_needs_precision_aware,
-         tis_with_low_precision_rollout)
+RULES = (gpu_supports_mode, fp8_param_gather, qat_needs_moe, cpu_offload_needs_precision_aware)
