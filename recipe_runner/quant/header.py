@@ -49,9 +49,7 @@ class ShardHeader:
 
     path: Path
     tensors: dict[str, TensorInfo]
-    metadata: dict[str, str]
     data_start: int  # absolute file offset of the data section
-    header_bytes: bytes  # the raw JSON header, for fingerprinting
 
     @property
     def data_size(self) -> int:
@@ -79,7 +77,7 @@ def read_header(path: Path) -> ShardHeader:
         raise HeaderError(f"header is not valid JSON ({e})") from e
     if not isinstance(obj, dict):
         raise HeaderError("header is not a JSON object")
-    metadata = obj.pop("__metadata__", None) or {}
+    obj.pop("__metadata__", None)
     tensors = {name: _tensor_info(name, entry) for name, entry in obj.items()}
     cursor = 0
     for t in sorted(tensors.values(), key=lambda t: (t.begin, t.end)):
@@ -88,7 +86,7 @@ def read_header(path: Path) -> ShardHeader:
         cursor = t.end
     if 8 + n + cursor != size:
         raise HeaderError(f"data should end at byte {8 + n + cursor} but the file has {size} (truncated?)")
-    return ShardHeader(path, tensors, dict(metadata), 8 + n, raw)
+    return ShardHeader(path, tensors, 8 + n)
 
 
 def _tensor_info(name: str, entry: object) -> TensorInfo:

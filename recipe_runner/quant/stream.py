@@ -22,10 +22,8 @@ from .layout import Layout, TensorJob
 from .params import Fp8Params, Int4Params
 from .progress import Progress
 
-TORCH_DTYPES = {
-    "BF16": torch.bfloat16, "F16": torch.float16, "F32": torch.float32, "F64": torch.float64,
-    "F8_E4M3": torch.float8_e4m3fn, "I32": torch.int32, "I64": torch.int64,
-}  # fmt: skip
+# the source dtypes that are quantized (source.check_unquantized admits only these for weights)
+TORCH_DTYPES = {"BF16": torch.bfloat16, "F16": torch.float16, "F32": torch.float32, "F64": torch.float64}
 CPU_SLAB_ELEMENTS = 1 << 20  # ~128-256 rows of a typical weight: temporaries stay in L2
 CUDA_SLAB_ELEMENTS = 1 << 25  # large transfers, few kernel launches
 _COPY_CHUNK = 64 << 20
