@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import importlib.metadata
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
-Dequant = Callable[[dict[str, torch.Tensor]], torch.Tensor]
+Dequant = Callable[[dict[str, "torch.Tensor"]], "torch.Tensor"]
 
 
 def _version(pkg: str) -> str:
@@ -54,6 +55,7 @@ def fp8_reference(block: tuple[int, int], shape: tuple[int, int]) -> tuple[str, 
 
             return _version("transformers") + " FineGrainedFP8", hf
     try:
+        import torch
         from compressed_tensors.entrypoints.convert import FP8BlockDequantizer
     except ImportError:
         return None

@@ -127,3 +127,15 @@ def test_bad_input_exits_2(
     for n in needles:
         assert n in err, err
     assert not (tmp_path / "o").exists()
+
+
+def test_missing_torch_is_a_user_error(checkpoints: dict[str, Path], tmp_path: Path) -> None:
+    """Without the `convert` extra, the commands say how to install it (exit 2, no traceback)."""
+    code = (
+        "import sys; sys.modules['torch'] = None; from recipe_runner.cli import main; "
+        f"sys.exit(main(['convert', 'int4', {str(checkpoints['qwen3_moe'])!r}, {str(tmp_path / 'o')!r}, "
+        "'--group-size', '32']))"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert_user_error(p, "torch", "recipe-runner[convert]")
+    assert not (tmp_path / "o").exists()
