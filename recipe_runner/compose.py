@@ -86,9 +86,26 @@ def compose_raw(name: str, overrides: list[str] | tuple[str, ...] = (), extra_di
 
 
 def _compose_cfg(source: RecipeSource, overrides: list[str]):
-    if any(_plain_key(o) for o in overrides):
-        overrides = _add_schema_keys(source, overrides)
-    return _hydra_compose(source, overrides)
+    """Compose; a plain `key=value` that Hydra's struct mode refuses because the recipe's YAML leaves a
+    schema field at its default is retried as `+key=value`.
+
+    Users expect to set any field the schema documents (e.g. `precision.fp8_param_gather=true`) without
+    Hydra's `+` prefix. Retrying only on that refusal keeps the common case to a single compose.
+    """
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    overrides = list(overrides)
+    while True:
+        try:
+            return _hydra_compose(source, overrides)
+        except (HydraException, OmegaConfBaseException) as e:
+            retry = _append_schema_key(e, overrides)
+            if retry is None:
+                raise _explain_compose_error(e, source, overrides) from None
+            overrides = retry
+        except Exception as e:  # yaml.YAMLError and friends from a malformed file
+            raise _malformed(e, source) from None
 
 
 def _plain_key(override: str) -> str | None:
@@ -99,23 +116,18 @@ def _plain_key(override: str) -> str | None:
     return key if "." in key else None
 
 
-def _add_schema_keys(source: RecipeSource, overrides: list[str]) -> list[str]:
-    """`key=value` for a schema field the recipe leaves at its default becomes `+key=value`.
-
-    Hydra's struct mode only lets overrides set keys the composed YAML has; users expect to set any
-    field the schema documents (e.g. `precision.fp8_param_gather=true`) without Hydra's `+` prefix.
-    """
-    from omegaconf import OmegaConf
-
-    present = set(flatten_keys(OmegaConf.to_container(_hydra_compose(source, []), resolve=False)))
-    paths = schema_paths()
-    out = []
-    for o in overrides:
-        key = _plain_key(o)
-        if key and key not in present and (key in paths or _under_free_mapping(key, paths)):
-            o = "+" + o
-        out.append(o)
-    return out
+def _append_schema_key(e: Exception, overrides: list[str]) -> list[str] | None:
+    """`overrides` with the refused `key=value` turned into `+key=value`, if key is a schema field."""
+    refused = re.search(r"Could not override '([^']+)'", str(e))
+    if not refused:
+        return None
+    key, paths = refused.group(1), schema_paths()
+    if not (key in paths or _under_free_mapping(key, paths)):
+        return None
+    for i, o in enumerate(overrides):
+        if _plain_key(o) == key:
+            return [*overrides[:i], "+" + o, *overrides[i + 1:]]
+    return None
 
 
 def _under_free_mapping(key: str, paths: dict[str, bool]) -> bool:
@@ -145,19 +157,13 @@ def _walk_fields(model, prefix: str):
 
 
 def _hydra_compose(source: RecipeSource, overrides: list[str]):
+    """Hydra's compose over the recipe's directory plus the other recipe directories (raises Hydra's errors)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
 
     search = [f"hydra.searchpath=[{','.join('file://' + str(d) for d in source.search_dirs)}]"]
-    try:
-        with initialize_config_dir(config_dir=str(source.primary_dir), version_base=None):
-            return hydra_compose(source.name, overrides=search + overrides)
-    except (HydraException, OmegaConfBaseException) as e:
-        raise _explain_compose_error(e, source, overrides) from None
-    except Exception as e:  # yaml.YAMLError and friends from a malformed file
-        raise _malformed(e, source) from None
+    with initialize_config_dir(config_dir=str(source.primary_dir), version_base=None):
+        return hydra_compose(source.name, overrides=search + overrides)
 
 
 def _explain_compose_error(e: Exception, source: RecipeSource, overrides: list[str]) -> UserError:
