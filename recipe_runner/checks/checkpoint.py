@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,8 @@ from pathlib import Path
 from recipe_runner.checks.finding import Finding, error, note, warning
 from recipe_runner.models import ModelShape
 from recipe_runner.precision import FP8_BLOCK, mode
+from recipe_runner.quant.header import HeaderError, read_header
+from recipe_runner.quant.rules import int4_ignored
 from recipe_runner.spec import Recipe
 
 SLIME_FP8 = "THUDM/slime@624b824a:slime/backends/megatron_utils/megatron_to_hf/processors/quantizer_fp8.py:11-15"
@@ -49,16 +50,13 @@ def read_checkpoint(path: str | Path) -> Checkpoint | None:
     if index is not None:
         names = tuple(index.get("weight_map", {}))
     elif (root / "model.safetensors").is_file():
-        names = tuple(k for k in safetensors_header(root / "model.safetensors") if k != "__metadata__")
+        try:
+            names = tuple(read_header(root / "model.safetensors").tensors)
+        except HeaderError:  # a corrupt file: the converter and verify report it; here it has no weights
+            names = ()
     else:
         names = ()
     return Checkpoint(root, cfg, names)
-
-
-def safetensors_header(path: Path) -> dict:
-    with path.open("rb") as f:
-        (length,) = struct.unpack("<Q", f.read(8))
-        return json.loads(f.read(length))
 
 
 def _json(path: Path) -> dict | None:
@@ -194,12 +192,6 @@ PROTECTED = (
 ROUTED_EXPERT = re.compile(r".*\.experts\.\d+\.")
 
 
-def ignored(name: str, rules: list[str]) -> bool:
-    """slime's ignore test: `re:` rules by re.match, others by equality or prefix (reference §5.3)."""
-    return any(re.match(rule[3:], name) if rule.startswith("re:") else name == rule or name.startswith(rule)
-               for rule in rules)
-
-
 def packable(ck: Checkpoint) -> dict[str, bool]:
     """HF weight name -> stored packed, for every 2-D `.weight` (norms, the only 1-D weights, left out)."""
     out: dict[str, bool] = {}
@@ -215,9 +207,9 @@ def int4_ignore_rules(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     if found is None:
         return
     field, ck = found
-    rules = list(ck.quantization.get("ignore") or [])
+    rules = tuple(ck.quantization.get("ignore") or ())
     weights = packable(ck)
-    quantized = {n for n, packed in weights.items() if packed or not ignored(n, rules)}
+    quantized = {n for n, packed in weights.items() if packed or not int4_ignored(n, rules)}
     for what, pattern in PROTECTED:
         hit = sorted(n for n in quantized if pattern.match(n))
         if hit:
