@@ -13,9 +13,10 @@ _GIB = 1024**3
 class Progress:
     """Redraws at most every 0.2 s; prints nothing when disabled or when the stream is not a terminal."""
 
-    def __init__(self, total: int, label: str, enabled: bool = True, stream: TextIO = sys.stderr) -> None:
-        self.total, self.label, self.stream = max(total, 1), label, stream
-        self.enabled = enabled and stream.isatty()
+    def __init__(self, total: int, label: str, enabled: bool = True, stream: TextIO | None = None) -> None:
+        # sys.stderr is looked up per call, not bound at import: it may be replaced (pytest, redirection)
+        self.total, self.label, self.stream = max(total, 1), label, stream or sys.stderr
+        self.enabled = enabled and self.stream.isatty()
         self.done = 0
         self.start = self.last = time.monotonic()
         self.lock = threading.Lock()
