@@ -59,7 +59,7 @@ def launch(resolved: Resolved, plan: Plan, opts: Options) -> int:
     if opts.dry_run:
         sys.stdout.write(dry_run(resolved, plan, target, sid))
         return 0
-    convert_if_needed(plan, resolved.recipe.precision.group_size)
+    convert_if_needed(plan)
     head = LocalHead.start(plan.step("ray-head"), target.address) if target.embedded else None
     keep_head = False
     try:
@@ -99,33 +99,31 @@ def job_entrypoint(plan: Plan) -> str:
 
 # ---- convert ----------------------------------------------------------------------------------------------------
 
-def conversion(plan: Plan, group_size: int) -> tuple[str, str, str, Params] | None:
+def conversion(plan: Plan) -> tuple[str, str, str, Params] | None:
     """(kind, src, dst, params) of the plan's convert step, or None when the plan converts nothing."""
     step = plan.step("convert")
     if step is None:
         return None
-    from recipe_runner.precision import FP8_BLOCK
-    from recipe_runner.quant.params import Fp8Params, Int4Params
+    from recipe_runner.quant.commands import conversion_from_argv
 
-    kind, src, dst = step.argv[2:5]
-    params = Fp8Params(FP8_BLOCK) if kind == "fp8" else Int4Params(group_size)
-    return kind, src, dst, params
+    src, dst, params = conversion_from_argv(step.argv[1:])
+    return params.mode, str(src), str(dst), params
 
 
-def already_converted(plan: Plan, group_size: int) -> bool:
+def already_converted(plan: Plan) -> bool:
     """conversion.json in DST records this source fingerprint and these parameters (quant.record)."""
     from recipe_runner.quant.record import conversion_matches
 
-    conv = conversion(plan, group_size)
+    conv = conversion(plan)
     return conv is not None and conversion_matches(conv[2], conv[1], conv[0], conv[3].to_json())
 
 
-def convert_if_needed(plan: Plan, group_size: int) -> None:
-    conv = conversion(plan, group_size)
+def convert_if_needed(plan: Plan) -> None:
+    conv = conversion(plan)
     if conv is None:
         return
     kind, src, dst, params = conv
-    if already_converted(plan, group_size):
+    if already_converted(plan):
         print(f"convert: {dst} already holds this {kind} conversion of {src} (conversion.json matches); skipped")
         return
     from recipe_runner.quant.convert import convert_checkpoint
@@ -310,10 +308,10 @@ def dry_run(resolved: Resolved, plan: Plan, target: Target, sid: str) -> str:
         n += 1
         out.append(f"  {n}. {name:<10} {text}")
 
-    conv = conversion(plan, resolved.recipe.precision.group_size)
+    conv = conversion(plan)
     if conv:
         kind, src, dst, _ = conv
-        done = already_converted(plan, resolved.recipe.precision.group_size)
+        done = already_converted(plan)
         item("convert", f"skip: {dst} already holds this {kind} conversion of {src}" if done
              else f"convert {src} -> {dst} in-process: {shlex.join(plan.step('convert').argv)}")
     if target.embedded:

@@ -14,8 +14,10 @@ import yaml
 
 from recipe_runner.api import plan
 from recipe_runner.cli import main
-from recipe_runner.launch import already_converted, convert_if_needed
+from recipe_runner.launch import convert_if_needed
 from recipe_runner.models import BUNDLED_CONFIGS
+from recipe_runner.quant.params import Int4Params
+from recipe_runner.quant.record import conversion_matches
 from tests.launch.conftest import write_recipes
 
 
@@ -47,15 +49,16 @@ def test_skip_if_converted(tmp_path: Path, capsys) -> None:
     dst = Path(p.rollout_checkpoint)
     assert main(["launch", "tiny-launch", *INT4, "--recipes-dir", str(recipes), "--dry-run"]) == 0
     assert f"convert {tmp_path}/hf -> {dst}" in capsys.readouterr().out
-    convert_if_needed(p, 128)
+    convert_if_needed(p)
     record = dst / "conversion.json"
     first = record.stat().st_mtime_ns
-    convert_if_needed(p, 128)
+    convert_if_needed(p)
     assert "already holds this int4 conversion" in capsys.readouterr().out
     assert record.stat().st_mtime_ns == first
     assert main(["launch", "tiny-launch", *INT4, "--recipes-dir", str(recipes), "--dry-run"]) == 0
     assert f"skip: {dst} already holds" in capsys.readouterr().out
-    assert not already_converted(p, 64)  # other parameters do not match the recorded conversion
+    # other parameters do not match the recorded conversion
+    assert not conversion_matches(dst, tmp_path / "hf", "int4", Int4Params(64).to_json())
 
 
 @pytest.mark.parametrize("recipe", ["qwen3-235b-a22b-int4", "qwen3-30b-a3b-int4", "qwen3-30b-a3b-fp8"])
