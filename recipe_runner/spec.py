@@ -56,7 +56,7 @@ class Ray(Strict):
         None, description="Dashboard address of an existing Ray cluster (http://host:8265); none = start one."
     )
     head_ip: str | None = Field(
-        None, description="IP of the head node; default: $MASTER_ADDR on the node at run time, else 127.0.0.1."
+        None, description="IP of the head node; default 127.0.0.1 (one node). Set it for multi-node plans."
     )
     port: int = Field(6379, ge=1, le=65535, description="Ray GCS port on the head node.")
     dashboard_port: int = Field(8265, ge=1, le=65535)
