@@ -27,6 +27,7 @@ import math
 from dataclasses import dataclass
 
 from recipe_runner.hardware import GPUS
+from recipe_runner.layout import layout
 from recipe_runner.models import ModelShape
 from recipe_runner.precision import FP8_BLOCK, mode
 from recipe_runner.spec import Recipe
@@ -183,9 +184,7 @@ def rollout_memory(r: Recipe, s: ModelShape, p: Params, hbm: float) -> RolloutMe
     else:
         kv_token = 2 * s.layers * max(1, s.kv_heads // tp) * s.head_dim * 2
     kv_tokens = max(0, int((pool - weights) // kv_token))
-    rollout_gpus = r.cluster.rollout_gpus if r.cluster.rollout_gpus is not None else (
-        r.cluster.nodes * r.cluster.gpus_per_node if r.cluster.colocate else 0)
-    engines = max(1, rollout_gpus // tp)
+    engines = max(1, layout(r).rollout_gpus // tp)  # whole engines, even when one spans nodes
     samples = (ro.over_sampling_batch_size or ro.batch_size) * ro.n_samples_per_prompt
     return RolloutMemory(weights=weights, static_pool=pool, kv_bytes_per_token=kv_token, kv_tokens=kv_tokens,
                          sequences=kv_tokens // ro.max_response_len, needed=math.ceil(samples / engines))
