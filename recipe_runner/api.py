@@ -6,11 +6,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from recipe_runner import tracking
 from recipe_runner.checks import Finding, errors, run_checks
 from recipe_runner.compose import list_recipes
 from recipe_runner.errors import UserError
+from recipe_runner.layout import label
 from recipe_runner.plan import Plan, build_plan
-from recipe_runner.precision import mode
 from recipe_runner.resolve import Resolved, resolve
 from recipe_runner.spec import Recipe
 
@@ -56,10 +57,9 @@ def catalogue(recipes_dir: str | None = None) -> list[CatalogueRow]:
     rows = []
     for name, _ in list_recipes(recipes_dir):
         r = resolve(name, (), recipes_dir).recipe
-        uses_group = mode(r.precision.mode).uses_group_size
-        rows.append(CatalogueRow(name, r.model.name, r.precision.mode, f"{r.cluster.nodes}x{r.cluster.gpus_per_node}",
-                                 r.cluster.gpu, str(r.precision.group_size) if uses_group else "-", r.maturity,
-                                 r.description))
+        group = tracking.group_size(r)
+        rows.append(CatalogueRow(name, r.model.name, r.precision.mode, label(r), r.cluster.gpu,
+                                 str(group) if group else "-", r.maturity, r.description))
     return rows
 
 

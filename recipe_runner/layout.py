@@ -18,6 +18,11 @@ class Layout:
     engine_tp: int  # SGLang TP of one engine (= --rollout-num-gpus-per-engine)
 
 
+def label(r: Recipe) -> str:
+    """The cluster shape as users write it: nodes x GPUs per node, e.g. 2x8."""
+    return f"{r.cluster.nodes}x{r.cluster.gpus_per_node}"
+
+
 def layout(r: Recipe) -> Layout:
     p, c, ro = r.parallel, r.cluster, r.rollout
     world = c.nodes * c.gpus_per_node

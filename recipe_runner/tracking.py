@@ -24,6 +24,7 @@ import hashlib
 import json
 
 from recipe_runner.errors import user_error
+from recipe_runner.layout import label
 from recipe_runner.precision import conversion_args, mode
 from recipe_runner.resolve import fingerprint
 from recipe_runner.spec import Recipe
@@ -55,10 +56,6 @@ def group_size(r: Recipe) -> int | None:
     return r.precision.group_size if mode(r.precision.mode).uses_group_size else None
 
 
-def layout(r: Recipe) -> str:
-    return f"{r.cluster.nodes}x{r.cluster.gpus_per_node}"
-
-
 def tags(r: Recipe) -> tuple[str, ...]:
     """Mode, model, cluster and INT4 group size: the facets runs are filtered by."""
     out = [r.precision.mode, r.model.name, r.cluster.name]
@@ -83,7 +80,7 @@ def run_config(r: Recipe, job_env: dict[str, str]) -> dict:
     """The convention's config block: identity, resolved recipe, job env and both fingerprints."""
     return {
         "run_name": run_name(r), "recipe": r.name, "mode": r.precision.mode, "group_size": group_size(r),
-        "layout": layout(r), "fingerprint": fingerprint(r), "conversion_fingerprint": conversion_fingerprint(r),
+        "layout": label(r), "fingerprint": fingerprint(r), "conversion_fingerprint": conversion_fingerprint(r),
         "env": {k: v for k, v in sorted(job_env.items()) if not k.startswith("WANDB_")},
         "resolved": r.model_dump(mode="json"),
     }
