@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from recipe_runner.checks.finding import Finding, error, warning
-from recipe_runner.layout import layout
+from recipe_runner.layout import label, layout
 from recipe_runner.models import ModelShape
 from recipe_runner.spec import Recipe
 
@@ -22,7 +22,7 @@ def world_vs_model_parallel(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     prod = p.tensor * p.pipeline * p.context
     if world % prod:
         yield error("layout.world-model-parallel", "parallel.tensor",
-                    f"{world} GPUs ({r.cluster.nodes}x{r.cluster.gpus_per_node}) is not divisible by "
+                    f"{world} GPUs ({label(r)}) is not divisible by "
                     f"TP*PP*CP = {p.tensor}*{p.pipeline}*{p.context} = {prod}",
                     hint=f"choose TP, PP, CP whose product divides {world}", source=f"{MEGATRON_ARGS}:317-328")
 
