@@ -172,7 +172,7 @@ MODEL_ARG_TABLE: tuple[tuple[str, tuple[str, ...], Value], ...] = (
     ("--no-rope-fusion", MLA, lambda s: True),
     # MoE
     ("--num-experts", MOE, lambda s: str(s.experts)),
-    ("--moe-layer-freq", MOE, lambda s: "[" + ", ".join("1" if m else "0" for m in s.moe_layers) + "]"),
+    ("--moe-layer-freq", MOE, lambda s: layer_pattern(s.moe_layers)),
     ("--moe-ffn-hidden-size", MOE, lambda s: str(s.moe_ffn)),
     ("--moe-router-topk", MOE, lambda s: str(s.topk)),
     ("--moe-shared-expert-intermediate-size", MOE, lambda s: str(s.shared_ffn) if s.shared_ffn else None),
@@ -192,6 +192,21 @@ MODEL_ARG_TABLE: tuple[tuple[str, tuple[str, ...], Value], ...] = (
     ("--moe-router-dtype", MOE, lambda s: "fp32"),
     ("--moe-permute-fusion", MOE, lambda s: True),
 )
+
+
+def layer_pattern(flags: tuple[bool, ...] | list[bool]) -> str:
+    """Run-length pattern for Megatron's list-valued layer flags: (F, T, T) -> "[0]*1+[1]*2".
+
+    Megatron's `moe_freq_type` evaluates the value with `_eval_pattern`, which rejects any
+    character outside `0-9 , [ ] ( ) + *` (NVIDIA/Megatron-LM megatron/training/arguments.py,
+    `_eval_pattern`), so no spaces; slime's scripts write the same compact form (`[0]+[1]*26`)."""
+    runs: list[list[int]] = []
+    for bit in (1 if f else 0 for f in flags):
+        if runs and runs[-1][0] == bit:
+            runs[-1][1] += 1
+        else:
+            runs.append([bit, 1])
+    return "+".join(f"[{bit}]*{count}" for bit, count in runs)
 
 
 def model_args(shape: ModelShape, extra_args: list[str] | tuple[str, ...] = ()) -> list[str]:
