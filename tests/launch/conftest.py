@@ -63,16 +63,20 @@ def write_recipes(root: Path, port: int | None = None, dashboard_port: int | Non
 
 
 def wait_for_job_api(address: str, proc: subprocess.Popen, timeout: float = 90) -> None:
+    """Until the Job API answers and lists the head as an alive node (the node registers a little later)."""
     from ray.job_submission import JobSubmissionClient
+    from ray.util.state import list_nodes
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, "the test's Ray head exited"
         try:
             JobSubmissionClient(address)
-            return
+            if list_nodes(address=address, filters=[("state", "=", "ALIVE")]):
+                return
         except Exception:  # noqa: BLE001 - not up yet
-            time.sleep(0.5)
+            pass
+        time.sleep(0.5)
     raise TimeoutError(address)
 
 

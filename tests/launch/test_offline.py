@@ -34,8 +34,18 @@ def test_dry_run_prints_every_step_and_starts_nothing(tmp_path: Path, capsys) ->
 
 def test_dry_run_with_an_address_starts_no_head(tmp_path: Path, capsys, monkeypatch) -> None:
     monkeypatch.setenv("RAY_ADDRESS", "http://10.0.0.1:8265")
-    assert main(["launch", "tiny-launch", "--recipes-dir", str(write_recipes(tmp_path)), "--dry-run"]) == 0
-    assert "use the Ray cluster at http://10.0.0.1:8265 (nothing is started or stopped)" in capsys.readouterr().out
+    recipes = str(write_recipes(tmp_path))
+    assert main(["launch", "tiny-launch", "--recipes-dir", recipes, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "use the Ray cluster at http://10.0.0.1:8265 from $RAY_ADDRESS (nothing is started or stopped)" in out
+    assert "1 node(s), 0 GPU(s), 0 CPU(s) alive (check once)" in out
+    # Ray's own order among the variables, and --address over both
+    monkeypatch.setenv("RAY_API_SERVER_ADDRESS", "http://10.0.0.2:8265")
+    assert main(["launch", "tiny-launch", "--recipes-dir", recipes, "--dry-run", "--wait-for-resources", "30"]) == 0
+    out = capsys.readouterr().out
+    assert "at http://10.0.0.2:8265 from $RAY_API_SERVER_ADDRESS" in out and "(wait up to 30s)" in out
+    assert main(["launch", "tiny-launch", "--recipes-dir", recipes, "--dry-run", "--address", "10.0.0.3:8265"]) == 0
+    assert "at http://10.0.0.3:8265 from --address" in capsys.readouterr().out
 
 
 def test_skip_if_converted(tmp_path: Path, capsys) -> None:
