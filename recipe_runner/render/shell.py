@@ -27,9 +27,10 @@ ray_ready() {
 }"""
 WAIT_FOR_RAY = f"""\
 # wait_for_ray GCS_ADDRESS NODES GPUS TIMEOUT [PID ...]: return once Ray has NODES nodes and GPUS GPUs; exit 1
-# after TIMEOUT seconds, or as soon as one of the Ray processes this script started (PID ...) has exited
+# after TIMEOUT seconds, as soon as one of the Ray processes this script started (PID ...) has exited, or when a
+# head that answered stops answering
 wait_for_ray() {{
-  local address=$1 want_nodes=$2 want_gpus=$3 timeout=$4 pid nodes gpus
+  local address=$1 want_nodes=$2 want_gpus=$3 timeout=$4 pid nodes gpus up=0
   local deadline=$((SECONDS + timeout))
   shift 4
   while true; do
@@ -40,6 +41,12 @@ wait_for_ray() {{
       fi
     done
     read -r nodes gpus < <(ray_ready "$address")
+    if [ "$nodes" -gt 0 ]; then
+      up=1
+    elif [ "$up" = 1 ]; then
+      echo "error: the Ray head at $address stopped answering" >&2
+      exit 1
+    fi
     if [ "$nodes" -ge "$want_nodes" ] && [ "$gpus" -ge "$want_gpus" ]; then
       echo "ray: $nodes node(s) and $gpus GPU(s) have joined $address" >&2
       return 0

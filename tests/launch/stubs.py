@@ -2,8 +2,8 @@
 
 The stub `ray` logs every call as a JSON line; `ray status` reports one node per `ray start` logged so far (plus
 STUB_EXTRA_NODES, at most STUB_MAX_NODES), each with STUB_GPUS GPUs, in Ray's autoscaler-summary layout, and fails
-like a dead head when no node is up. `ray start --block` sleeps like a running raylet; STUB_HEAD_FAIL makes the
-head's `ray start` exit 1.
+like a dead head when no node is up or after STUB_HEAD_DIES_AFTER polls. `ray start --block` sleeps like a running
+raylet; STUB_HEAD_FAIL makes the head's `ray start` exit 1.
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ elif args[:1] == ["status"]:
     with open(env["STUB_LOG"]) as f:
         starts = sum(json.loads(line)[:2] == ["ray", "start"] for line in f)
     nodes = min(starts + int(env.get("STUB_EXTRA_NODES", "0")), int(env.get("STUB_MAX_NODES", "99")))
-    if not nodes:
+    with open(env["STUB_LOG"]) as f:
+        polls = sum(json.loads(line)[:2] == ["ray", "status"] for line in f)
+    if not nodes or polls > int(env.get("STUB_HEAD_DIES_AFTER", "999")):
         sys.exit("ConnectionError: could not find any running Ray instance (stub)")
     gpus = nodes * int(env.get("STUB_GPUS", "0"))
     print("======== Autoscaler status: 2026-01-01 00:00:00 ========\\nNode status\\n" + "-" * 20 + "\\nActive:")

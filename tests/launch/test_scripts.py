@@ -111,6 +111,12 @@ def test_shell_waits_for_the_other_nodes_then_submits(tmp_path: Path, recipes: s
     assert r.code == 1 and "has 1 of 2 node(s) and 4 of 8 GPU(s)" in r.err and not r.submits()
 
 
+def test_shell_stops_waiting_when_its_head_stops_answering(tmp_path: Path, recipes: str) -> None:
+    p = two_nodes(recipes, "cluster.ray.head_ip=10.0.0.1", "cluster.ray.ready_timeout_s=600")
+    r = run_script(tmp_path, render(p, "shell"), STUB_GPUS="4", STUB_HEAD_DIES_AFTER="1")
+    assert r.code == 1 and "the Ray head at 10.0.0.1:6390 stopped answering" in r.err and not r.submits()
+
+
 def test_shell_ipv6_head_ip_is_bracketed(recipes: str) -> None:
     p = two_nodes(recipes, "cluster.ray.head_ip=fd00::1")
     assert p.step("ray-workers").argv[3] == "[fd00::1]:6390"
