@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
 HEAD_START_TIMEOUT_S = 90
+AGENT_START_TIMEOUT_S = 180  # a fresh head's job agent can lag its Job API by minutes on a loaded machine
 POLL_S = 0.5
 RESOURCE_POLL_S = 5
 # Ray's job client takes these over the address it is given (ray/dashboard/utils.py,
@@ -212,15 +214,15 @@ def connect(address: str, quiet: bool = False) -> JobSubmissionClient:
         raise user_error("ray", f"is not installed ({e})", rule="launching needs Ray's Job Submission SDK",
                          hint="pip install 'recipe-runner[launch]' (ray[default])") from e
     try:
-        with exactly(address):
+        with address_env_hidden():
             return JobSubmissionClient(address)
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise RunError(f"cannot reach the Ray Job API at {address}" + ("" if quiet else f": {e}")) from e
 
 
 @contextlib.contextmanager
-def exactly(address: str):
-    """Hide ADDRESS_ENV from Ray while it resolves `address`, so the address we chose is the one used."""
+def address_env_hidden() -> Iterator[None]:
+    """Hide ADDRESS_ENV from Ray while it resolves an address, so the address we chose is the one used."""
     saved = {k: os.environ.pop(k) for k in ADDRESS_ENV if k in os.environ}
     try:
         yield
@@ -235,7 +237,7 @@ def live_nodes(address: str) -> list[dict[str, float]]:
     from ray.util.state import list_nodes
 
     try:
-        with exactly(address):
+        with address_env_hidden():
             nodes = list_nodes(address=address, filters=[("state", "=", "ALIVE")], raise_on_missing_output=False)
     except Exception as e:  # noqa: BLE001 - the state API raises several types; all mean "cannot read the cluster"
         raise RunError(f"cannot read the nodes of the Ray cluster at {address}: {e}") from e
@@ -303,7 +305,7 @@ def submit(client: JobSubmissionClient, plan: Plan, sid: str) -> str:
 def submit_job(client: JobSubmissionClient, **job: Any) -> None:
     """submit_job, retried while a fresh head's job agent is still starting (HTTP 500 "No available agent to
     submit job" from the dashboard's job head; it comes up a little after the Job API answers)."""
-    deadline = time.monotonic() + HEAD_START_TIMEOUT_S
+    deadline = time.monotonic() + AGENT_START_TIMEOUT_S
     while True:
         try:
             client.submit_job(**job)
