@@ -82,14 +82,16 @@ def wait_for_job_api(address: str, proc: subprocess.Popen, timeout: float = 90) 
 
 @pytest.fixture(scope="module")
 def ray_address(tmp_path_factory: pytest.TempPathFactory):
-    """One CPU-only head per module, stopped by terminating the `ray start --block` we started."""
+    """One CPU-only head per module, stopped by terminating the `ray start --block` we started. Its job agent gets a
+    free port: Ray's default (52365) may be held by another Ray on this machine, and then no job can be submitted."""
     port, dash = free_port(), free_port()
     log = tmp_path_factory.mktemp("ray") / "head.log"
     with log.open("wb") as f:
         proc = subprocess.Popen(
             [str(Path(sys.executable).parent / "ray"), "start", "--head", "--port", str(port), "--num-gpus", "0",
              "--num-cpus", "2", "--object-store-memory", str(100 * 1024**2), "--dashboard-host", "127.0.0.1",
-             "--dashboard-port", str(dash), "--disable-usage-stats", "--block"],
+             "--dashboard-port", str(dash), "--dashboard-agent-listen-port", str(free_port()),
+             "--disable-usage-stats", "--block"],
             stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
     address = f"http://127.0.0.1:{dash}"
     try:

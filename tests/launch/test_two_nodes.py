@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -55,6 +56,7 @@ class Cluster:
         self.root, self.gcs, self.dashboard = root, free_port(), free_port()
         self.address = f"http://127.0.0.1:{self.dashboard}"
         self.procs: list[subprocess.Popen] = []
+        self.temps: list[str] = []
         (root / "bin").mkdir()
         (root / "bin" / "nvidia-smi").write_text(NVIDIA_SMI)
         (root / "bin" / "nvidia-smi").chmod(0o755)
@@ -67,8 +69,10 @@ class Cluster:
 
     def _start(self, name: str, args: list[str]) -> subprocess.Popen:
         temp = tempfile.mkdtemp(prefix=f"rr-{name}-", dir="/tmp")  # short: Ray's socket paths have a length limit
+        self.temps.append(temp)
+        agent = ["--dashboard-agent-listen-port", str(free_port())]  # two raylets here: not both on Ray's 52365
         with (self.root / f"{name}.log").open("wb") as log:
-            proc = subprocess.Popen([RAY, "start", *args, "--temp-dir", temp, *NODE], stdout=log,
+            proc = subprocess.Popen([RAY, "start", *args, *agent, "--temp-dir", temp, *NODE], stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True,
                                     env={**{k: v for k, v in os.environ.items() if not k.startswith("RAY_")},
                                          "PATH": f"{self.root / 'bin'}:{os.environ['PATH']}"})
@@ -79,6 +83,8 @@ class Cluster:
         for proc in reversed(self.procs):  # the worker first, then the head
             proc.terminate()
             proc.wait(60)
+        for temp in self.temps:
+            shutil.rmtree(temp, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
