@@ -191,10 +191,13 @@ class Checkpoints(Strict):
 class Wandb(Strict):
     enabled: bool = False
     project: str | None = None
-    group: str | None = Field(None, description="Default: the recipe name")
+    group: str | None = Field(None, description="Also the run's name (slime names a run after its group). Default: "
+                              "{recipe}-{mode}-{fingerprint[:8]}, one per run")
     team: str | None = None
     mode: Literal["online", "offline", "disabled"] = "online"
     dir: str | None = None
+    sweep: str | None = Field(None, description="The sweep this run belongs to (set by `recipe-runner sweep`): "
+                              "config.recipe_runner.sweep and the tag sweep:<id>")
 
 
 class Launch(Strict):
