@@ -96,7 +96,8 @@ class _Part:
 # ---- reading offline runs -----------------------------------------------------------------------------------------
 
 def offline_runs(paths: list[str]) -> list[Run]:
-    """Each path is an offline run directory, or a directory holding them (a `wandb/` dir); one Run per run id."""
+    """Each path is an offline run directory, or a directory holding them (a `wandb/` dir); one Run per run id,
+    ordered by name."""
     dirs: list[Path] = []
     for p in map(Path, paths):
         if not p.is_dir():
@@ -108,7 +109,7 @@ def offline_runs(paths: list[str]) -> list[Run]:
             raise user_error(str(p), "holds no W&B run (no run-*.wandb log)",
                              hint="pass the directory wandb.init wrote (wandb/offline-run-...)", title="no such run")
         dirs += [d for d in found if d not in dirs]
-    return merge([read_part(d) for d in dirs])
+    return sorted(merge([read_part(d) for d in dirs]), key=lambda r: (r.name, r.run_id))
 
 
 def merge(parts: list[_Part]) -> list[Run]:

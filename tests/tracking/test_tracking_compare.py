@@ -9,7 +9,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from conftest import MODES, REWARDS, metrics_for
+from sweep_data import MODES, REWARDS, metrics_for
 
 from recipe_runner import compare
 from recipe_runner.cli import main

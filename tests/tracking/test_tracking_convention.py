@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import HF_SECRET, SECRET
+from sweep_data import HF_SECRET, SECRET
 
 from recipe_runner import run_config
 from recipe_runner.api import plan

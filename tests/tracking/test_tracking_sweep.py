@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import sweep_overrides
+from sweep_data import sweep_overrides
 
 from recipe_runner.cli import main
 from recipe_runner.sweep import expand, sweep
