@@ -48,6 +48,13 @@ SEARCH_RULES = tuple(rule for rule in RULES if rule not in checkpoint.RULES)
 # the penalties below. Relative numbers only.
 MFU = 0.4
 MICRO_BATCHES = 8
+# Blockwise FP8 training is not the datasheet's 2x: measured end to end it ranged from slower than BF16
+# (volcengine/verl#7232, Qwen3-30B-A3B on 8xH200) to 1.41x for the training phase (Jet-RL, arXiv:2601.14243).
+# The index takes 1.2x, capped by the GPU's FP8/BF16 datasheet ratio.
+FP8_TRAIN_GAIN = 1.2
+# A decode step of a TP engine waits for two all-reduces per layer; NCCL's small-message latency is about
+# 10 us over NVLink and more across nodes (nccl-tests all_reduce_perf at 8 B-1 MB).
+ALLREDUCE_SECONDS = {"node": 10e-6, "nodes": 30e-6}
 PENALTY = {"tp": 0.05, "ep": 0.05, "cp": 0.05, "offload": 0.15}  # per doubling (tp, ep, cp); flat (offload)
 
 # Why each mode exists, in slime's guidance (THUDM/slime@624b824a:docs/en/advanced/low-precision.md).
@@ -301,7 +308,8 @@ def _shown(ranked: list[Row], top: int) -> list[Row]:
 
 def _rollout_seconds(r: Recipe, shape: ModelShape) -> float:
     """Modelled time to generate one rollout batch: decode reads every active weight byte and the KV cache
-    once per step, at the GPU's memory bandwidth; concurrency is what the KV cache holds (at least one)."""
+    once per step, at the GPU's memory bandwidth, plus the TP all-reduces; concurrency is what the KV cache
+    holds (at least one)."""
     ro, gpu = estimate(r, shape).rollout, GPUS[r.cluster.gpu]
     engines = max(1, layout(r).rollout_gpus // r.rollout.gpus_per_engine)
     concurrent = max(1, min(ro.needed, ro.sequences))
@@ -315,6 +323,9 @@ def _rollout_seconds(r: Recipe, shape: ModelShape) -> float:
     mean_len = r.rollout.max_response_len / 2
     kv_read = concurrent * mean_len * ro.kv_bytes_per_token
     step = (weights_read + kv_read) / (gpu.bandwidth_tbs * 1e12)
+    if r.rollout.gpus_per_engine > 1:
+        span = "nodes" if r.rollout.gpus_per_engine > r.cluster.gpus_per_node else "node"
+        step += 2 * shape.layers * ALLREDUCE_SECONDS[span]
     tokens = ro.needed * engines * mean_len
     return tokens / (engines * concurrent / step)
 
@@ -329,7 +340,7 @@ def _train_seconds(r: Recipe, shape: ModelShape) -> float:
     tokens = (ro.over_sampling_batch_size or ro.batch_size) * ro.n_samples_per_prompt * ro.max_response_len / 2
     flops = (8 if r.training.recompute else 6) * active * tokens
     fp8 = mode(r.precision.mode).train_feature == "fp8-block-training"
-    tflops = gpu.fp8_tflops if fp8 else gpu.bf16_tflops
+    tflops = gpu.bf16_tflops * (min(FP8_TRAIN_GAIN, gpu.fp8_tflops / gpu.bf16_tflops) if fp8 else 1)
     world = r.cluster.nodes * r.cluster.gpus_per_node
     penalty = ((1 + PENALTY["tp"] * math.log2(par.tensor)) * (1 + PENALTY["ep"] * math.log2(par.expert))
                * (1 + PENALTY["cp"] * math.log2(par.context)) * (1 + (par.pipeline - 1) / MICRO_BATCHES)
