@@ -370,6 +370,50 @@ def _cell(v: object) -> str:
     return v if isinstance(v, str) else json.dumps(v)
 
 
+# ---- stability against a baseline (stability.py) -----------------------------------------------------------------
+
+STABILITY_COLUMNS = ("gap vs baseline", "logprob diff slope", "mismatch growth", "verdict", "why")
+THRESHOLD_KEY = "recipe_runner.resolved.tracking.stability."
+
+
+def baseline_run(runs: list[Run], baseline: str) -> Run:
+    """The run `--baseline` names: a run id, a run name, or a precision mode that exactly one run has."""
+    exact = [r for r in runs if baseline in (r.run_id, r.name, r.group)]
+    by_mode = [r for r in runs if r.convention.get("mode") == baseline]
+    found = exact or by_mode
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise user_error("--baseline", f"no run is {baseline!r}", rule="the baseline is a run id, a run name or "
+                         "the precision mode of exactly one run", hint="pick one of: " + ", ".join(
+                             sorted({str(r.convention.get("mode") or r.run_id) for r in runs})))
+    raise user_error("--baseline", f"{len(found)} runs have mode {baseline!r}", rule="the baseline must be one run",
+                     hint="name one by run id: " + ", ".join(r.run_id for r in found))
+
+
+def thresholds(r: Run):
+    """The run's own `tracking.stability` block from its config (it came from its recipe), else the defaults."""
+    from recipe_runner.spec import Stability
+
+    given = {k[len(THRESHOLD_KEY):]: v for k, v in r.config.items() if k.startswith(THRESHOLD_KEY)}
+    try:
+        return Stability.model_validate(given)
+    except ValueError:
+        return Stability()
+
+
+def with_stability(t: Table, runs: list[Run], baseline: Run) -> Table:
+    """The table plus, per run, the reward gap to the baseline, the log-prob mismatch trend and a verdict."""
+    from recipe_runner.stability import assess
+
+    rows = []
+    for row, r in zip(t.rows, runs, strict=True):
+        rep = assess(r.history, None if r is baseline else baseline.history, thresholds(r))
+        rows.append([*row, rep.reward_gap, rep.mismatch_slope, rep.mismatch_growth, rep.verdict,
+                     "; ".join(rep.reasons) or "-"])
+    return Table([*t.columns, *STABILITY_COLUMNS], rows)
+
+
 # ---- the plot -----------------------------------------------------------------------------------------------------
 
 def plot_metrics(runs: list[Run], extra: tuple[str, ...] = ()) -> list[str]:
@@ -378,8 +422,9 @@ def plot_metrics(runs: list[Run], extra: tuple[str, ...] = ()) -> list[str]:
 
 
 def plot(runs: list[Run], out: Path, extra: tuple[str, ...] = (), size: tuple[float, float] = (5.0, 3.2),
-         dpi: int = 100) -> Path:
-    """One panel per metric against its slime step key, one line per run (`labels`). Agg: no display needed."""
+         dpi: int = 100, baseline: Run | None = None) -> Path:
+    """One panel per metric against its slime step key, one line per run (`labels`); the baseline, if any,
+    black and dashed. Agg: no display needed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -395,7 +440,9 @@ def plot(runs: list[Run], out: Path, extra: tuple[str, ...] = (), size: tuple[fl
         for r, name in zip(runs, names, strict=True):
             points = r.history.get(metric)
             if points:
-                ax.plot([s for s, _ in points], [v for _, v in points], marker=".", label=name)
+                style = {"color": "black", "linestyle": "--", "label": f"{name} (baseline)"} if r is baseline else {
+                    "label": name}
+                ax.plot([s for s, _ in points], [v for _, v in points], marker=".", **style)
         ax.set_title(metric, fontsize=10)
         ax.set_xlabel(STEP_KEYS.get(metric.split("/", 1)[0], "step"))
         ax.grid(alpha=0.3)

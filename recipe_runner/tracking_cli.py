@@ -44,6 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--metric", action="append", default=[], help="another metric to show and plot (repeatable)")
     p.add_argument("--format", choices=("text", "csv", "json", "markdown"), default="text")
     p.add_argument("--plot", type=Path, metavar="FILE.png", help="also draw the metrics against step")
+    p.add_argument("--baseline", metavar="MODE|RUN", help="add a stability report against this run (a precision "
+                   "mode one run has, or a run id): reward gap, log-prob mismatch trend, verdict")
     p.set_defaults(func=cmd_compare)
 
 
@@ -83,7 +85,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise user_error("runs", "nothing to compare", hint="pass offline run directories or --project NAME",
                          title="no runs")
     extra = tuple(args.metric)
-    sys.stdout.write(compare.render(compare.table(runs, extra), args.format))
+    t = compare.table(runs, extra)
+    baseline = compare.baseline_run(runs, args.baseline) if args.baseline else None
+    if baseline is not None:
+        t = compare.with_stability(t, runs, baseline)
+    sys.stdout.write(compare.render(t, args.format))
     if args.plot:
-        print(f"plot: {compare.plot(runs, args.plot, extra)}", file=sys.stderr)
+        print(f"plot: {compare.plot(runs, args.plot, extra, baseline=baseline)}", file=sys.stderr)
     return 0
