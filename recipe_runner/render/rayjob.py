@@ -15,7 +15,7 @@ import shlex
 
 import yaml
 
-from recipe_runner import __version__
+from recipe_runner import __version__, run_config
 from recipe_runner.errors import Problem, UserError
 from recipe_runner.plan import Plan
 
@@ -69,9 +69,9 @@ def job_spec(plan: Plan) -> dict:
 
 
 def entrypoint(plan: Plan) -> str:
-    """`python3 train.py ARGS`: the part of the submit step after `--`."""
+    """`python3 train.py ARGS`: the part of the submit step after `--`, started where the run config is written."""
     argv = plan.step("submit").argv
-    return shlex.join(argv[argv.index("--") + 1:])
+    return run_config.rayjob_entrypoint(plan, shlex.join(argv[argv.index("--") + 1:]))
 
 
 def job_name(plan: Plan) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shlex
 
-from recipe_runner import __version__
+from recipe_runner import __version__, run_config
 from recipe_runner.plan import Plan, Step
 from recipe_runner.render.shell import RAY_READY, WAIT_FOR_RAY, _command, wait_call
 
@@ -100,6 +100,8 @@ def _step(plan: Plan, step: Step) -> list[str]:
             wait_call(plan, HEAD_ADDR % port, ['"${ray_pids[@]}"']),
             "",
         ]
+    if step.name == "submit":
+        head += run_config.script_lines(plan, run_config.SLURM_SUBMIT_DIR)
     return head + [_command(step, multiline=step.name == "submit"), ""]
 
 

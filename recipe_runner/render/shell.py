@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shlex
 
-from recipe_runner import __version__
+from recipe_runner import __version__, run_config
 from recipe_runner.errors import user_error
 from recipe_runner.plan import Plan, Step, host_port
 
@@ -86,6 +86,7 @@ def render(plan: Plan) -> str:
             out.append(wait_call(plan, shlex.quote(gcs_address(plan)), []))
             out.append("")
             continue
+        out += run_config.script_lines(plan, run_config.SCRIPT_DIR) if step.name == "submit" else []
         out.append(_command(step, multiline=step.name == "submit"))
         out.append("")
     return "\n".join(out).rstrip() + "\n"
