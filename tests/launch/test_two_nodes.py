@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -57,6 +58,7 @@ class Cluster:
         self.address = f"http://127.0.0.1:{self.dashboard}"
         self.procs: list[subprocess.Popen] = []
         self.temps: list[str] = []
+        self.stopping = False
         (root / "bin").mkdir()
         (root / "bin" / "nvidia-smi").write_text(NVIDIA_SMI)
         (root / "bin" / "nvidia-smi").chmod(0o755)
@@ -65,7 +67,17 @@ class Cluster:
                                          "--ray-client-server-port", str(free_port())])
 
     def join_worker(self) -> None:
-        self._start("worker", ["--address", f"127.0.0.1:{self.gcs}", "--node-ip-address", "127.0.0.1"])
+        """Start the second raylet in the background. Ray gives a raylet a fixed 30 s to register
+        (ray/_private/node.py, raylet_start_wait_time_s), which a loaded machine can miss: a worker that exits
+        before the test ends is started again, up to 3 times."""
+        def run() -> None:
+            for _ in range(3):
+                proc = self._start("worker", ["--address", f"127.0.0.1:{self.gcs}", "--node-ip-address", "127.0.0.1"])
+                proc.wait()
+                if self.stopping:
+                    return
+
+        threading.Thread(target=run, daemon=True).start()
 
     def _start(self, name: str, args: list[str]) -> subprocess.Popen:
         temp = tempfile.mkdtemp(prefix=f"rr-{name}-", dir="/tmp")  # short: Ray's socket paths have a length limit
@@ -80,6 +92,7 @@ class Cluster:
         return proc
 
     def stop(self) -> None:
+        self.stopping = True
         for proc in reversed(self.procs):  # the worker first, then the head
             proc.terminate()
             proc.wait(60)
