@@ -23,7 +23,7 @@ from .lock import dst_lock
 from .params import Params
 from .progress import Progress
 from .record import RECORD_NAME, conversion_mismatch, manifest, record
-from .safe_output import check_destination, check_overlap, remove_stale_partials, staging
+from .safe_output import check_destination, check_overlap, check_parent, remove_stale_partials, staging
 from .signals import signals_raise
 from .source import INDEX_NAME, Checkpoint, check_unquantized, list_dir, open_checkpoint
 
@@ -123,6 +123,7 @@ def _convert(
     check_unquantized(ckpt)
     aux = _aux_files(ckpt)
     check_overlap(dst, src)  # DST itself is checked under its lock, below
+    check_parent(dst)
     layout = plan_conversion(ckpt, params)
     if workers is not None and workers < 1:
         raise user_error("--workers", f"{workers} is not a positive number", hint="use --workers 1 or more")

@@ -33,7 +33,7 @@ def file_digest(path: Path, size: int) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def _sample(h: "hashlib._Hash", path: Path, size: int) -> None:
+def _sample(h: hashlib._Hash, path: Path, size: int) -> None:
     with path.open("rb") as f:
         if size <= 3 * SAMPLE:
             h.update(f.read())

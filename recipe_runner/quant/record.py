@@ -100,10 +100,10 @@ def manifest_problem(dst: Path, files: Mapping[str, Any]) -> str | None:
         present = {e.name: e for e in os.scandir(dst) if e.name != RECORD_NAME}
         extra = sorted(set(present) - set(files))
         missing = sorted(set(files) - set(present))
-        if missing or extra:
-            return "; ".join(
-                [f"missing {', '.join(missing[:3])}"] * bool(missing) + [f"not listed {', '.join(extra[:3])}"] * bool(extra)
-            )
+        if missing:
+            return f"missing {', '.join(missing[:3])}"
+        if extra:
+            return f"not listed: {', '.join(extra[:3])}"
         for name, want in sorted(files.items()):
             entry = present[name]
             if not entry.is_file(follow_symlinks=False):

@@ -37,6 +37,15 @@ def check_overlap(dst: Path, src: Path) -> None:
         )
 
 
+def check_parent(dst: Path) -> None:
+    """DST's nearest existing ancestor must be a directory (it is created below it if missing)."""
+    for parent in dst.parents:
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                raise user_error(str(parent), "is a file, not a directory", hint=f"choose a DST outside {parent}")
+            return
+
+
 def check_destination(dst: Path, src: Path, force: bool, why_not_done: str = "") -> Identity | None:
     """Refuse an overlap with SRC or an existing DST without --force; return what DST is now."""
     check_overlap(dst, src)

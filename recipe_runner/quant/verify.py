@@ -57,6 +57,7 @@ class _Checker:
         self.where = {t.name: s.path for s, t in dst.tensors()}
         self.info = {t.name: t for _, t in dst.tensors()}
         self.src_where = {t.name: s.path for s, t in source.tensors()} if source else {}
+        self.src_info = {t.name: t for _, t in source.tensors()} if source else {}
 
     def load(self, name: str, src: bool = False) -> Any:
         from safetensors import safe_open
@@ -84,8 +85,11 @@ class _Checker:
             self.problems.append(f"{name}: dequantized weight has NaN or Inf")
         rel = mx = None
         if self.source is not None:
-            if name not in self.src_where:
+            src_shape = self.source_shape(name)
+            if src_shape is None:
                 self.problems.append(f"{name}: not in the source checkpoint")
+            elif src_shape != tuple(deq.shape):
+                self.problems.append(f"{name}: {list(deq.shape)} here, {list(src_shape)} in the source")
             else:
                 w = self.load(name, src=True).float()
                 diff = deq.float() - w
@@ -94,6 +98,9 @@ class _Checker:
                 rel = float(diff.norm() / w.norm().clamp(min=1e-30))
                 mx = float(diff.abs().max()) if diff.numel() else 0.0
         self.checks.append(TensorCheck(name, kind, rel, mx))
+
+    def source_shape(self, name: str) -> tuple[int, ...] | None:
+        return self.src_info[name].shape if name in self.src_info else None
 
     def copied(self, name: str) -> None:
         if self.source is None:
