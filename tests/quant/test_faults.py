@@ -201,7 +201,6 @@ def small_src(tmp_path: Path) -> Path:
         ("shard", "model.safetensors"),
         ("tokenizer", "tokenizer.json"),
         ("source dir", "src"),
-        ("config", "config.json"),
         ("dst parent read-only", "out"),
     ],
 )
@@ -214,7 +213,6 @@ def test_unreadable_and_unwritable_paths_exit_2_with_the_path(
         "shard": small_src / "model.safetensors",
         "tokenizer": small_src / "tokenizer.json",
         "source dir": small_src,
-        "config": small_src / "config.json",
         "dst parent read-only": out,
     }[damage]
     target.chmod(0o555 if target.is_dir() and damage.startswith("dst") else 0)
