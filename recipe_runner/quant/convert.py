@@ -56,6 +56,9 @@ def resolve_device(device: str) -> str:
     return device
 
 
+MAX_WORKERS = 64
+
+
 def default_workers(device: str) -> int:
     """Threads over tensors: one per core on CPU (math-bound); on CUDA enough to overlap disk and PCIe."""
     return 4 if device == "cuda" else min(os.cpu_count() or 1, 16)
@@ -94,7 +97,7 @@ def convert_checkpoint(
     return a result with `reused=True`. Bad input raises UserError; a failure while running, RunError;
     a handled signal, `signals.Interrupted` (after cleanup).
     """
-    src, dst = Path(src), Path(dst)
+    src, dst = Path(src), Path(os.path.abspath(dst))  # `.` and `..` resolved, so DST has a name and a parent
     try:
         return _convert(src, dst, params, device, workers, force, progress, reuse, allow_nonfinite)
     except OSError as e:
@@ -125,8 +128,13 @@ def _convert(
     check_overlap(dst, src)  # DST itself is checked under its lock, below
     check_parent(dst)
     layout = plan_conversion(ckpt, params)
-    if workers is not None and workers < 1:
-        raise user_error("--workers", f"{workers} is not a positive number", hint="use --workers 1 or more")
+    if workers is not None and not 1 <= workers <= MAX_WORKERS:
+        raise user_error(
+            "--workers",
+            f"{workers} is not in 1..{MAX_WORKERS}",
+            rule="each worker holds a slab in memory (about 20 MB on CPU, 0.6 GB on CUDA)",
+            hint="leave it out for the default, or use a number up to the cores",
+        )
     dst.parent.mkdir(parents=True, exist_ok=True)
     with signals_raise(), dst_lock(dst):
         remove_stale_partials(dst)

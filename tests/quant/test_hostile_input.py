@@ -163,6 +163,24 @@ def test_block_size_out_of_bounds_exits_2_before_work(
     assert leftovers(tmp_path, "out") == []
 
 
+@pytest.mark.parametrize("workers", ["100000", "65"])
+def test_workers_are_bounded(
+    checkpoints: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], workers: str
+) -> None:
+    code, _, err = cli(capsys, "convert", "fp8", checkpoints["qwen3"], tmp_path / "out", "--workers", workers)
+    assert code == 2 and "--workers" in err and "1..64" in err
+    assert leftovers(tmp_path, "out") == []
+
+
+def test_dst_dot_is_the_current_directory(checkpoints: dict[str, Path], tmp_path: Path, capsys, monkeypatch) -> None:
+    """`.` names the directory it is: its lock and staging go beside it, not inside it."""
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    code, _, err = cli(capsys, "convert", "fp8", checkpoints["qwen3"], ".", "--force", "--quiet")
+    assert code == 0, err
+    assert (tmp_path / "here" / "conversion.json").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["here"]
+
+
 @pytest.mark.parametrize("group", [8, 16, 96, 256, 1024])
 def test_int4_group_size_is_bounded(group: int) -> None:
     with pytest.raises(UserError) as e:
