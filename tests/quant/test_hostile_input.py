@@ -359,3 +359,24 @@ def test_verify_against_a_source_of_other_shapes(
     })
     code, out, err = cli(capsys, "verify", int4_done, "--source", other)
     assert code == 1 and "FAILED" in out and "in the source" in err
+
+
+def test_verify_hand_made_zero_size_and_wrong_rank_quantized_tensors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Tensors our converter never writes but a hand-made checkpoint may hold: a report, not a traceback."""
+    fp8_dir, int4_dir = tmp_path / "fp8", tmp_path / "int4"
+    source(fp8_dir, {
+        "model.layers.0.mlp.down_proj.weight": torch.empty(0, 128, dtype=torch.float8_e4m3fn),
+        "model.layers.0.mlp.down_proj.weight_scale_inv": torch.empty(0, 1),
+    }, {"quantization_config": Fp8Params().quantization_config([])})
+    source(int4_dir, {
+        "model.layers.0.mlp.experts.0.down_proj.weight_packed": torch.empty(0, 16, dtype=torch.int32),
+        "model.layers.0.mlp.experts.0.down_proj.weight_scale": torch.empty(0, 4, dtype=torch.bfloat16),
+        "model.layers.0.mlp.experts.0.down_proj.weight_shape": torch.tensor([0, 128]),
+        "model.layers.0.mlp.experts.1.down_proj.weight_packed": torch.zeros(16, dtype=torch.int32),
+    }, {"quantization_config": Int4Params(32).quantization_config()})
+    code, out, err = cli(capsys, "verify", fp8_dir)
+    assert code == 1 and "index.json: missing" in err
+    code, out, err = cli(capsys, "verify", int4_dir)
+    assert code == 1 and "experts.1.down_proj.weight_packed: [16], expected a 2-D" in err
