@@ -380,3 +380,12 @@ def test_verify_hand_made_zero_size_and_wrong_rank_quantized_tensors(
     assert code == 1 and "index.json: missing" in err
     code, out, err = cli(capsys, "verify", int4_dir)
     assert code == 1 and "experts.1.down_proj.weight_packed: [16], expected a 2-D" in err
+
+
+def test_verify_reports_a_config_compressed_tensors_cannot_read(
+    int4_done: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A field our reader does not use but the consumer validates: a failed verification, not a traceback."""
+    ckpt = _edit_config(int4_done, tmp_path / "ckpt", _set("kv_cache_scheme", "x"))
+    code, out, err = cli(capsys, "verify", ckpt)
+    assert code == 1 and "compressed-tensors cannot read" in err and "kv_cache_scheme" in err
