@@ -20,7 +20,7 @@ _USER_ERRNOS: dict[int, str] = {
     errno.EISDIR: "it is a directory where a file is expected",
     errno.ENOENT: "check the path",
     errno.EEXIST: "something is already there; choose another path",
-    errno.ELOOP: "the path has a symlink loop",
+    errno.ELOOP: "a symlink where a file is expected (or a symlink loop); remove it",
     errno.ENAMETOOLONG: "use a shorter path",
 }
 

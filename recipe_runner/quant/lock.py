@@ -33,7 +33,8 @@ def dst_lock(dst: Path) -> Iterator[None]:
     """Hold the lock for DST for the duration of the block, or raise a UserError naming the holder."""
     path = lock_path(dst)
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        # O_NOFOLLOW: a symlink planted at the lock path must not make us truncate the file it points to
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -86,6 +86,8 @@ def _alive(pid: int) -> bool:
 def remove_stale_partials(dst: Path) -> None:
     """Remove `.DST.partial-*` left by dead processes of this host (run under the DST lock); say so on stderr."""
     for path in sorted(dst.parent.glob(f".{glob.escape(dst.name)}.partial-*")):
+        if path.is_symlink() or not path.is_dir():
+            continue  # not ours: we only ever make directories
         owner = _owner(path)
         if owner is None:
             print(f"note: {path} has no owner record; left alone (remove it if no conversion runs)", file=sys.stderr)

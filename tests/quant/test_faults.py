@@ -252,3 +252,12 @@ def test_write_failure_copying_auxiliary_files_exits_1_and_leaves_nothing(small_
     code, _, err = finish(p)
     assert code == 1 and "File too large" in err and "no partial output" in err, err
     assert family(dst) == []
+
+
+def test_a_symlink_planted_at_the_lock_path_is_refused(small_src: Path, tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / ".D.lock").symlink_to(victim)
+    code, _, err = finish(spawn("convert", "int4", small_src, tmp_path / "D", "--group-size", "32", "--quiet"))
+    assert code == 2 and ".D.lock" in err and victim.read_text() == "precious"
+    assert not (tmp_path / "D").exists()
