@@ -11,6 +11,7 @@ import ctypes
 import json
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -261,3 +262,22 @@ def test_a_symlink_planted_at_the_lock_path_is_refused(small_src: Path, tmp_path
     code, _, err = finish(spawn("convert", "int4", small_src, tmp_path / "D", "--group-size", "32", "--quiet"))
     assert code == 2 and ".D.lock" in err and victim.read_text() == "precious"
     assert not (tmp_path / "D").exists()
+
+
+def test_disk_full_while_copying_auxiliary_files_exits_1_and_leaves_nothing(small_src: Path, tmp_path: Path) -> None:
+    """A real ENOSPC: the child runs in a private mount namespace with a 512 KiB tmpfs as DST's parent."""
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-rm", "true"], check=False).returncode:
+        pytest.skip("no unprivileged mount namespace here (unshare -rm)")
+    (small_src / "tokenizer.json").write_text(json.dumps({"v": "x" * 600_000}))
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    script = (
+        'mount -t tmpfs -o size=512k tmpfs "$1" && shift && "$@"; echo "rc=$?" >&2; ls -A "$DISK" >&2'
+    )
+    argv = [sys.executable, "-m", "recipe_runner.cli", "convert", "int4", str(small_src), str(disk / "D"),
+            "--group-size", "32", "--quiet"]
+    p = subprocess.run(["unshare", "-rm", "sh", "-c", script, "sh", str(disk), *argv], cwd=ROOT, text=True,
+                       capture_output=True, env={**os.environ, "DISK": str(disk)}, check=False)
+    assert "Traceback" not in p.stderr, p.stderr
+    assert "rc=1" in p.stderr and "No space left on device" in p.stderr and "no partial output" in p.stderr
+    assert p.stderr.rstrip().endswith("rc=1"), p.stderr  # `ls -A` of the full disk printed nothing after it
