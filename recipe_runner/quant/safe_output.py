@@ -4,7 +4,8 @@ A run that fails or is interrupted (SIGINT, SIGTERM, SIGHUP) removes its `.NAME.
 killed outright (SIGKILL, power loss) leaves it with its owner's pid and host inside, and the next run
 into DST removes it (`remove_stale_partials`). The publish step replaces only the DST that was checked
 under the DST lock: a DST that appeared or changed meanwhile is refused, never renamed away.
-A crash between the two renames of `--force` leaves the old output as `.NAME.old-*`.
+A crash between the two renames of `--force` leaves the old output as `.NAME.old-*`; the next run removes
+it once DST exists, or says where it is.
 """
 
 from __future__ import annotations
@@ -84,7 +85,22 @@ def _alive(pid: int) -> bool:
 
 
 def remove_stale_partials(dst: Path) -> None:
-    """Remove `.DST.partial-*` left by dead processes of this host (run under the DST lock); say so on stderr."""
+    """Remove what dead runs left beside DST (called under the DST lock); say so on stderr.
+
+    `.DST.partial-*`: removed when its owner pid is gone on this host. `.DST.old-*` (the output a `--force`
+    run replaced, kept only between its two renames): removed when DST exists, since that run published;
+    otherwise it is the only copy left and the user is told how to get it back.
+    """
+    for path in sorted(dst.parent.glob(f".{glob.escape(dst.name)}.old-*")):
+        if path.is_symlink() or not path.is_dir():
+            continue
+        if dst.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+            print(f"removed {path}: the output a --force run replaced (it stopped before deleting it)",
+                  file=sys.stderr)
+        else:
+            print(f"note: {path} holds the output an interrupted --force run replaced; `mv` it to {dst} to keep it",
+                  file=sys.stderr)
     for path in sorted(dst.parent.glob(f".{glob.escape(dst.name)}.partial-*")):
         if path.is_symlink() or not path.is_dir():
             continue  # not ours: we only ever make directories

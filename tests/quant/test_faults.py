@@ -281,3 +281,12 @@ def test_disk_full_while_copying_auxiliary_files_exits_1_and_leaves_nothing(smal
     assert "Traceback" not in p.stderr, p.stderr
     assert "rc=1" in p.stderr and "No space left on device" in p.stderr and "no partial output" in p.stderr
     assert p.stderr.rstrip().endswith("rc=1"), p.stderr  # `ls -A` of the full disk printed nothing after it
+
+
+def test_next_run_removes_the_old_copy_a_killed_force_run_left(small_src: Path, tmp_path: Path) -> None:
+    dst = tmp_path / "D"
+    dst.mkdir()
+    (tmp_path / ".D.old-4242").mkdir()  # a --force run killed after publishing, before deleting the old copy
+    (tmp_path / ".D.old-4242" / "model.safetensors").write_bytes(b"old")
+    code, _, err = finish(spawn("convert", "int4", small_src, dst, "--group-size", "32", "--force", "--quiet"))
+    assert code == 0 and "removed" in err and ".D.old-4242" in err and family(dst) == ["D"]
