@@ -13,6 +13,8 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from .jsonfile import parse_json
+
 # safetensors dtype string -> element size in bytes
 DTYPE_SIZES: dict[str, int] = {
     "BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1,
@@ -89,18 +91,6 @@ def read_header(path: Path) -> ShardHeader:
     if 8 + n + cursor != size:
         raise HeaderError(f"data should end at byte {8 + n + cursor} but the file has {size} (truncated?)")
     return ShardHeader(path, tensors, 8 + n)
-
-
-def parse_json(raw: bytes | str, error: type[Exception]) -> object:
-    """json.loads with every failure as `error`. Depth is bounded: the C decoder stops at the interpreter's
-    recursion limit (about 1000 levels) with RecursionError, reported here; callers then check the shape,
-    which for every file we read nests at most a few levels."""
-    try:
-        return json.loads(raw)
-    except RecursionError as e:
-        raise error("JSON nests too deeply (a real file nests a few levels)") from e
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise error(f"not valid JSON ({e})") from e
 
 
 def _is_int(x: object) -> bool:

@@ -17,7 +17,7 @@ from recipe_runner import __version__
 from recipe_runner.errors import UserError
 
 from .fingerprint import file_digest, fingerprint
-from .header import parse_json
+from .jsonfile import parse_json, read_bounded
 from .params import Params, is_int, params_from_json
 from .safe_output import OWNER_NAME
 
@@ -81,9 +81,7 @@ def read_record(dst: Path) -> tuple[dict[str, Any] | None, str]:
     """(record, "") when DST holds a well-formed conversion.json, else (None, why not)."""
     path = dst / RECORD_NAME
     try:
-        if path.stat().st_size > _MAX_RECORD_BYTES:
-            return None, f"{RECORD_NAME} is larger than {_MAX_RECORD_BYTES} bytes"
-        data = parse_json(path.read_bytes(), ValueError)
+        data = parse_json(read_bounded(path, _MAX_RECORD_BYTES), ValueError)
     except FileNotFoundError:
         return None, f"it has no {RECORD_NAME}"
     except (OSError, ValueError) as e:

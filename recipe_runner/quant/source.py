@@ -8,7 +8,8 @@ from typing import Any
 
 from recipe_runner.errors import user_error
 
-from .header import FLOAT_SOURCE_DTYPES, HeaderError, ShardHeader, TensorInfo, parse_json, read_header
+from .header import FLOAT_SOURCE_DTYPES, HeaderError, ShardHeader, TensorInfo, read_header
+from .jsonfile import parse_json, read_bounded
 
 INDEX_NAME = "model.safetensors.index.json"
 QUANT_TENSOR_SUFFIXES = (
@@ -161,9 +162,11 @@ def _read_index(path: Path) -> dict[str, Any]:
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        raw = path.read_bytes()
+        raw = read_bounded(path)
     except OSError as e:
         raise user_error(str(path), f"cannot be read ({e.strerror})", hint="check its permissions") from e
+    except ValueError as e:
+        raise user_error(str(path), str(e), hint="replace it with the real file") from e
     try:
         data = parse_json(raw, ValueError)
     except ValueError as e:

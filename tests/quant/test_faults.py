@@ -290,3 +290,15 @@ def test_next_run_removes_the_old_copy_a_killed_force_run_left(small_src: Path, 
     (tmp_path / ".D.old-4242" / "model.safetensors").write_bytes(b"old")
     code, _, err = finish(spawn("convert", "int4", small_src, dst, "--group-size", "32", "--force", "--quiet"))
     assert code == 0 and "removed" in err and ".D.old-4242" in err and family(dst) == ["D"]
+
+
+def test_a_fifo_as_conversion_json_is_refused_not_waited_on(small_src: Path, tmp_path: Path) -> None:
+    dst = tmp_path / "D"
+    dst.mkdir()
+    os.mkfifo(dst / "conversion.json")
+    p = spawn("convert", "int4", small_src, dst, "--group-size", "32", "--quiet")
+    try:
+        out, err = p.communicate(timeout=60)  # reading a FIFO nobody writes would block forever
+    finally:
+        p.kill()
+    assert p.returncode == 2 and "conversion.json" in err and "not a regular file" in err, err
