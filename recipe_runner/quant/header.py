@@ -13,7 +13,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from .jsonfile import parse_json
+from .jsonfile import is_int, parse_json
 
 # safetensors dtype string -> element size in bytes
 DTYPE_SIZES: dict[str, int] = {
@@ -93,11 +93,6 @@ def read_header(path: Path) -> ShardHeader:
     return ShardHeader(path, tensors, 8 + n)
 
 
-def _is_int(x: object) -> bool:
-    """A JSON integer; `true` is a Python int but not a dimension."""
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
 def _tensor_info(name: str, entry: object) -> TensorInfo:
     if not isinstance(entry, dict) or not {"dtype", "shape", "data_offsets"} <= entry.keys():
         raise HeaderError(f"tensor {name!r} has a malformed entry (needs dtype, shape, data_offsets)")
@@ -107,12 +102,12 @@ def _tensor_info(name: str, entry: object) -> TensorInfo:
     if (
         not isinstance(shape, list)
         or len(shape) > MAX_RANK
-        or not all(_is_int(d) and 0 <= d <= MAX_DIM for d in shape)
+        or not all(is_int(d) and 0 <= d <= MAX_DIM for d in shape)
     ):
         raise HeaderError(
             f"tensor {name!r} has a bad shape {shape!r} (at most {MAX_RANK} integer dims in [0, 2^40])"
         )
-    if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_int(o) and o >= 0 for o in offsets)):
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(is_int(o) and o >= 0 for o in offsets)):
         raise HeaderError(f"tensor {name!r} has bad data_offsets {offsets!r} (two non-negative integers)")
     begin, end = offsets
     if end - begin != tensor_nbytes(dtype, tuple(shape)):

@@ -22,6 +22,11 @@ def parse_json(raw: bytes | str, error: type[Exception]) -> object:
         raise error(f"not valid JSON ({e})") from e
 
 
+def is_int(x: object) -> bool:
+    """A JSON integer; `true` is a Python int but not a size or a dimension."""
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
 def read_bounded(path: Path, limit: int = MAX_JSON_FILE_BYTES) -> bytes:
     """The bytes of a regular file of at most `limit` bytes. A FIFO or device would block or never end,
     so anything else is a ValueError; OSError (missing, unreadable) passes through."""

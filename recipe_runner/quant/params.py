@@ -11,6 +11,7 @@ from typing import Any
 
 from recipe_runner.errors import user_error
 
+from .jsonfile import is_int
 from .rules import INT4_DEFAULT_IGNORE, check_rules
 
 FP8_MAX = 448.0  # largest finite float8_e4m3fn value
@@ -25,11 +26,6 @@ FP8_BLOCK_DIMS = (16, 32, 64, 128)
 # 32, 64 and 128 (sgl-project/sglang@006d0961:python/sglang/srt/layers/quantization/marlin_utils.py:40,
 # MARLIN_SUPPORTED_GROUP_SIZES; -1 is channel-wise, not group); the recipe schema allows the same three.
 INT4_GROUP_SIZES = (32, 64, 128)
-
-
-def is_int(x: object) -> bool:
-    """A JSON/argparse integer; `true` is a Python int but not a size."""
-    return isinstance(x, int) and not isinstance(x, bool)
 
 
 def check_block_size(block: object, where: str) -> tuple[int, int]:

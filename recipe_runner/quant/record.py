@@ -17,8 +17,8 @@ from recipe_runner import __version__
 from recipe_runner.errors import UserError
 
 from .fingerprint import file_digest, fingerprint
-from .jsonfile import parse_json, read_bounded
-from .params import Params, is_int, params_from_json
+from .jsonfile import is_int, parse_json, read_bounded
+from .params import Params, params_from_json
 from .safe_output import OWNER_NAME
 
 RECORD_NAME = "conversion.json"
