@@ -24,6 +24,8 @@ from pathlib import Path
 
 from recipe_runner.errors import user_error
 
+from .jsonfile import read_bounded
+
 OWNER_NAME = ".recipe-runner-owner"  # inside a partial dir: "<pid> <host>" of the process writing it
 Identity = tuple[int, int]  # (st_dev, st_ino) of the DST checked under the lock; None: there was none
 
@@ -68,7 +70,7 @@ def check_destination(dst: Path, src: Path, force: bool, why_not_done: str = "")
 
 def _owner(partial: Path) -> tuple[int, str] | None:
     try:
-        pid, host = (partial / OWNER_NAME).read_text().split()
+        pid, host = read_bounded(partial / OWNER_NAME, 4096).decode().split()
         return int(pid), host
     except (OSError, ValueError):
         return None
