@@ -1,8 +1,9 @@
-"""HF `config.json` -> Megatron model args, through one mapping table plus per-family fixed flags.
+"""HF `config.json` -> Megatron model args, through one mapping table for every model family.
 
-Upstream slime hand-writes these as `scripts/models/*.sh` (THUDM/slime@624b824a); the mapping follows
-the HF -> Megatron table of the reference (slime-low-precision.md §2.3), and slime's start-up check
-`_hf_validate_args` (slime/backends/megatron_utils/arguments.py:97-148) asserts the same fields.
+Upstream slime hand-writes these as `scripts/models/*.sh` (THUDM/slime@624b824a); the table derives the same
+flags from the config (tests/test_model_scripts.py checks all 39 scripts; docs/models.md), following the
+HF -> Megatron table of the reference (slime-low-precision.md §2.3). slime's start-up check `_hf_validate_args`
+(slime/backends/megatron_utils/arguments.py:97-148) asserts a subset of the same fields.
 """
 
 from __future__ import annotations
@@ -287,7 +288,7 @@ def layer_pattern(flags: tuple[bool, ...] | list[bool]) -> str:
 def model_args(shape: ModelShape, extra_args: list[str] | tuple[str, ...] = ()) -> list[str]:
     """Megatron model args for this config, in table order; the model entry's `extra_args` come last and
     replace a derived flag of the same name (e.g. a vision-language `--spec`) instead of repeating it."""
-    extra = _flag_groups(list(extra_args))
+    extra = {a for a in extra_args if a.startswith("--")}
     argv: list[str] = []
     for flag, families, derive in MODEL_ARG_TABLE:
         if shape.family not in families or flag in extra:
@@ -301,7 +302,3 @@ def model_args(shape: ModelShape, extra_args: list[str] | tuple[str, ...] = ()) 
             argv += [flag, *value]
     return argv + list(extra_args)
 
-
-def _flag_groups(argv: list[str]) -> set[str]:
-    """The flags named in a user's extra args."""
-    return {a for a in argv if a.startswith("--")}

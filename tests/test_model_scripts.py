@@ -127,3 +127,20 @@ def test_bundled_configs_are_the_shared_copies_with_provenance() -> None:
     sources = (ROOT / "recipe_runner" / "data" / "model-configs" / "SOURCES.md").read_text()
     for path in (ROOT / "recipe_runner" / "data" / "model-configs").glob("*.json"):
         assert re.search(rf"`{re.escape(path.name)}`", sources), f"no provenance for {path.name}"
+
+
+def test_extra_args_replace_a_derived_flag_instead_of_repeating_it() -> None:
+    entry = option("qwen3.5-35b-a3b-vl")
+    argv = model_args(shape_of(load_config(entry["config"])), entry["extra_args"])
+    assert argv.count("--spec") == 1
+    assert argv[argv.index("--spec"):][:3] == entry["extra_args"]
+
+
+def test_a_family_without_a_mapping_is_refused_clearly(tmp_path: Path) -> None:
+    from recipe_runner.errors import UserError
+
+    (tmp_path / "config.json").write_text('{"model_type": "glm4", "num_hidden_layers": 40}')
+    with pytest.raises(UserError) as e:
+        shape_of(load_config(str(tmp_path)))
+    assert "model_type 'glm4' is not supported" in e.value.render()
+    assert "glm_moe_dsa" in e.value.render()
