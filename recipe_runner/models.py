@@ -53,6 +53,7 @@ class ModelShape:
     v_head_dim: int
     rope_theta: float
     rotary_percent: float  # fraction of head_dim that gets RoPE
+    linear_layers: tuple[bool, ...]  # gated-DeltaNet (linear attention) layers of hybrid models
     config: dict
 
     @property
@@ -127,6 +128,7 @@ def shape_of(cfg: dict) -> ModelShape:
             rope_theta=_rope_parameter(cfg, "rope_theta", 10000),
             rotary_percent=cfg["rotary_dim"] / head_dim if "rotary_dim" in cfg
             else _rope_parameter(cfg, "partial_rotary_factor", 1.0),
+            linear_layers=_linear_layers(cfg, layers),
             config=cfg,
         )
     except KeyError as e:
@@ -141,6 +143,14 @@ def _rope_parameter(cfg: dict, key: str, default: float) -> float:
     arguments.py:107-114)."""
     nested = cfg.get("rope_parameters") or {}
     return nested[key] if key in nested else cfg.get(key, default)
+
+
+def _linear_layers(cfg: dict, layers: int) -> tuple[bool, ...]:
+    """Qwen3-Next / Qwen3.5 list `layer_types`, or give one full-attention layer per `full_attention_interval`."""
+    if "layer_types" in cfg:
+        return tuple(t == "linear_attention" for t in cfg["layer_types"])
+    every = cfg.get("full_attention_interval")
+    return tuple(bool(every) and (i + 1) % every != 0 for i in range(layers))
 
 
 def _moe_layers(cfg: dict, layers: int, experts: int) -> tuple[bool, ...]:

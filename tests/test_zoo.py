@@ -60,3 +60,12 @@ def test_model_options_with_dotted_names_compose_through_hydra(name: str) -> Non
     from recipe_runner.resolve import resolve
 
     assert resolve("qwen3-4b-bf16", [f"model={name}"]).recipe.model.config == name.removesuffix("-vl")
+
+
+@pytest.mark.parametrize(("config", "billions"), [("qwen3-next-80b-a3b", 80), ("qwen3.5-9b", 9), ("qwen3.5-27b", 27),
+                                                  ("qwen3.5-35b-a3b", 35)])
+def test_hybrid_linear_attention_layers_are_counted(config: str, billions: int) -> None:
+    """Gated-DeltaNet layers have their own projections; the language model alone rounds to the name's size."""
+    from recipe_runner.estimate import params
+
+    assert round(params(shape_of(load_config(config))).total / 1e9) == billions
