@@ -46,7 +46,6 @@ class ModeFit:
 @dataclass(frozen=True)
 class ModelRow:
     option: str
-    name: str
     family: str
     params: int
     active: int  # parameters per token (routed experts: top-k of them)
@@ -78,7 +77,7 @@ def model_rows(group_size: int = 128, extra_dir: str | Path | None = None) -> li
         s = shape_of(load_config(m.config, m.config_overrides))
         p = params(s)
         active = p.total - p.experts + (p.experts * s.topk // s.experts if s.is_moe else 0)
-        rows.append(ModelRow(option, m.name, s.family, p.total, active, mode_fits(s, group_size)))
+        rows.append(ModelRow(option, s.family, p.total, active, mode_fits(s, group_size)))
     return rows
 
 
