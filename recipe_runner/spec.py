@@ -26,8 +26,8 @@ class Model(Strict):
 
     name: str = Field(description="Short model name used in derived paths and W&B tags, e.g. Qwen3-30B-A3B.")
     config: str = Field(
-        description="A bundled config name (qwen3-4b, qwen3-30b-a3b, qwen3-235b-a22b, moonlight-16b-a3b, "
-        "kimi-k2-thinking) or a path to a config.json or to a checkpoint directory holding one."
+        description="A bundled config name (a file stem in recipe_runner/data/model-configs/, e.g. qwen3-4b, "
+        "glm5-744b-a40b) or a path to a config.json or to a checkpoint directory holding one."
     )
     config_overrides: dict[str, object] = Field(
         default_factory=dict,

@@ -38,8 +38,13 @@ def fp8_param_gather(r: Recipe, s: ModelShape) -> Iterator[Finding]:
                     source="NVIDIA/Megatron-LM@1dcf0daf:megatron/training/arguments.py:1194-1197")
 
 
+def qat_has_targets(s: ModelShape) -> bool:
+    """slime's INT4 fake quant acts on MoE routed experts (TEGroupedLinear) only."""
+    return s.is_moe
+
+
 def qat_needs_moe(r: Recipe, s: ModelShape) -> Iterator[Finding]:
-    if mode(r.precision.mode).qat and not s.is_moe:
+    if mode(r.precision.mode).qat and not qat_has_targets(s):
         yield error("precision.qat-dense", "precision.mode",
                     f"int4-qat on the dense model {r.model.name}: the fake quant acts on MoE routed experts "
                     "(TEGroupedLinear) only, so nothing would be trained quantization-aware",
