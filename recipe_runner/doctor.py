@@ -78,13 +78,12 @@ def request(recipe: object, plan: object = None, model_config: dict | None = Non
 
 def run_checks(req: dict) -> list[Check]:
     checks = [_entrypoint(req)]
-    if req.get("slime"):
-        sys.path[:0] = [req["slime"]]
+    # as the job sees them: cwd-relative and PYTHONPATH; `doctor --slime PATH` first
+    sys.path[:0] = [*([req["slime"]] if req.get("slime") else []), req["working_dir"], *req["pythonpath"]]
     if req["gpus"] == 0:
         why = "cluster.ray.num_gpus is 0 (a CPU-only cluster profile)"
         checks += [Check(n, "skipped", why) for n in ("stack", "gpus", "int4 extension")]
-        return checks + (slime_parser_checks(req) if req.get("slime") else [])
-    sys.path[:0] = [req["working_dir"], *req["pythonpath"]]  # as the job sees them: cwd-relative and PYTHONPATH
+        return checks + slime_parser_checks(req)
     checks += [_importable(mod, what, fix) for mod, what, fix in STACK]
     checks.append(_gpus(req["gpu"], req["gpus"]))
     if req["int4_extension"]:
