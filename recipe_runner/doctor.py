@@ -61,7 +61,7 @@ def request(recipe: object, plan: object = None, model_config: dict | None = Non
     entry = launch.entrypoint
     parse = {} if plan is None else {
         "train_args": list(plan.train_args), "env": dict(plan.env),  # type: ignore[attr-defined]
-        "model_config": model_config, "slime": slime,
+        "model_config": model_config, "slime": slime, "run_config": getattr(plan, "run_config", ""),
         "gpu_capability": divmod(round(GPUS[cluster.gpu].compute_capability * 10), 10) if cluster.gpu in GPUS
         else None,
     }
@@ -166,7 +166,7 @@ def slime_parser_checks(req: dict) -> list[Check]:
         return [Check(SLIME_CHECK, "skipped", f"slime's argument parsing is not importable here ({type(e).__name__}: "
                       f"{e}); the plan's argv was not run through it", "")]
     r = run_slime_parser(parse_args, req["train_args"], req["env"], req.get("model_config"),
-                         req.get("gpu_capability"))
+                         req.get("gpu_capability"), req.get("run_config", ""))
     checks = [Check("not checked here", "skipped", note) for note in r.not_checked]
     if r.error:
         flag = re.search(r"argument (--[\w-]+)", r.error)
@@ -189,7 +189,7 @@ def slime_parser_checks(req: dict) -> list[Check]:
 
 
 def run_slime_parser(parse_args, argv: list[str], env: dict[str, str], model_config: dict | None,
-                     gpu_capability: list[int] | None) -> ParseResult:
+                     gpu_capability: list[int] | None, run_config: str = "") -> ParseResult:
     """Call slime's `parse_args` with `sys.argv = ["train.py", *argv]` and `env` in os.environ.
 
     slime parses sys.argv several times (pre-parse, SGLang, Megatron + slime), each with parse_known_args, so an
@@ -207,7 +207,7 @@ def run_slime_parser(parse_args, argv: list[str], env: dict[str, str], model_con
 
     saved_argv, saved_env = sys.argv, dict(os.environ)
     with tempfile.TemporaryDirectory() as scratch, contextlib.ExitStack() as stack:
-        local_argv = _stand_in_paths(argv, model_config, scratch, notes)
+        local_argv = _stand_in_paths(argv, model_config, run_config, scratch, notes)
         _stand_in_gpu(gpu_capability, stack, notes)
         _stand_in_te(notes)
         err = io.StringIO()
@@ -254,8 +254,10 @@ def _account(argv: list[str], calls: list[tuple[argparse.ArgumentParser, set[int
     return unconsumed, abbreviated
 
 
-def _stand_in_paths(argv: list[str], model_config: dict | None, scratch: str, notes: list[str]) -> list[str]:
-    """Checkpoint paths slime opens while parsing: absent here -> a scratch stand-in, and a note saying so."""
+def _stand_in_paths(argv: list[str], model_config: dict | None, run_config: str, scratch: str,
+                    notes: list[str]) -> list[str]:
+    """Paths slime opens while parsing: absent here -> a scratch stand-in, and a note saying so. The W&B run config
+    (--custom-config-path, relative to the job's working dir that Ray uploads) is the plan's own text."""
     out = list(argv)
     for i, token in enumerate(argv[:-1]):
         path = argv[i + 1]
@@ -273,6 +275,10 @@ def _stand_in_paths(argv: list[str], model_config: dict | None, scratch: str, no
                 json.dump({k: v for k, v in model_config.items() if k != "auto_map"}, f)
             notes.append(f"--hf-checkpoint {path} is absent on this node; slime's HF-config check "
                          "(_hf_validate_args) ran against the recipe's model config")
+        elif token == "--custom-config-path" and not os.path.isfile(path) and run_config:
+            out[i + 1] = os.path.join(scratch, os.path.basename(path))
+            with open(out[i + 1], "w") as f:
+                f.write(run_config)
     return out
 
 

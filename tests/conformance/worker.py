@@ -41,7 +41,7 @@ def main(argv: list[str]) -> int:
     results = []
     for case in cases:
         r = run_slime_parser(parse_args, case["train_args"], case["env"], case["model_config"],
-                             case["gpu_capability"])
+                             case["gpu_capability"], case.get("run_config", ""))
         results.append({"id": case["id"], **asdict(r)})
         print(f"{case['id']}: {r.error or 'OK'} {r.unconsumed or ''} {r.abbreviated or ''}", file=sys.stderr)
     Path(argv[4]).write_text(json.dumps(results))
