@@ -199,7 +199,7 @@ def connect(address: str, quiet: bool = False) -> JobSubmissionClient:
 
 def preflight(client: JobSubmissionClient, resolved: Resolved, plan: Plan) -> None:
     """Run doctor's checks as a tiny job on the target, with the job's env; anything missing -> UserError."""
-    req = doctor.request(resolved.recipe)
+    req = doctor.request(resolved.recipe, plan, resolved.shape.config)
     source = Path(doctor.__file__).read_text()
     sid = f"{submission_id(plan)}-preflight-{uuid.uuid4().hex[:6]}"
     client.submit_job(entrypoint=shlex.join(["python3", "-c", source, json.dumps(req)]),
@@ -212,7 +212,8 @@ def preflight(client: JobSubmissionClient, resolved: Resolved, plan: Plan) -> No
     checks = [doctor.Check(**c) for c in json.loads(line[len(doctor.MARKER):])]
     bad = doctor.missing(checks)
     if bad:
-        raise UserError(f"pre-flight on the target ({client.get_address()}) found {len(bad)} missing piece(s)",
+        raise UserError(f"pre-flight on the target ({client.get_address()}) found {len(bad)} missing piece(s) or "
+                        "rejection(s) by slime's own parser",
                         [Problem(c.name, c.detail, hint=c.fix) for c in bad])
     print(f"pre-flight: {', '.join(f'{c.name} {c.status}' for c in checks)}")
 
@@ -325,6 +326,7 @@ def dry_run(resolved: Resolved, plan: Plan, target: Target, sid: str) -> str:
     if req["gpus"]:
         checks += [m for m, _, _ in doctor.STACK] + [f"{req['gpus']} {req['gpu']} GPUs"]
         checks += [doctor.INT4_MODULE] if req["int4_extension"] else []
+    checks.append("slime's own parse_args on the plan's argv and env")
     item("preflight", "check on the target: " + ", ".join(checks))
     item("submit", f"job {sid} to {target.address}")
     out.append(f"       entrypoint: {job_entrypoint(plan)}")
