@@ -65,15 +65,43 @@ def request(recipe: object, plan: object = None, model_config: dict | None = Non
         "gpu_capability": divmod(round(GPUS[cluster.gpu].compute_capability * 10), 10) if cluster.gpu in GPUS
         else None,
     }
+    ray_gpus = cluster.gpus_per_node if cluster.ray.num_gpus is None else cluster.ray.num_gpus
     return {
         "entrypoint": entry if os.path.isabs(entry) else os.path.join(launch.working_dir, entry),
         "working_dir": launch.working_dir,
         "pythonpath": list(launch.pythonpath),
         "gpu": cluster.gpu,
-        "gpus": cluster.gpus_per_node if cluster.ray.num_gpus is None else cluster.ray.num_gpus,
+        "gpus": ray_gpus,
         "int4_extension": mode(recipe.precision.mode).rollout_format == "int4-pack",  # type: ignore[attr-defined]
+        "nodes": cluster.nodes,
+        # a CPU-only profile (ray.num_gpus=0) asks for no GPUs; slime itself would never place there
+        "bundles": placement_bundles(recipe) if ray_gpus else 0,
         **parse,
     }
+
+
+def placement_bundles(recipe: object) -> int:
+    """Size of slime's one placement group of {"GPU": 1, "CPU": 1} bundles: max(actor, rollout) GPUs when
+    colocated, their sum otherwise (THUDM/slime@624b824a:slime/ray/placement_group.py:100-137)."""
+    from recipe_runner.layout import layout
+
+    lay, colocate = layout(recipe), recipe.cluster.colocate  # type: ignore[arg-type, attr-defined]
+    return max(lay.world, lay.rollout_gpus) if colocate else lay.world + lay.rollout_gpus
+
+
+def readiness(req: dict, nodes: list[dict[str, float]]) -> list[Check]:
+    """The live cluster (each alive node's total resources) against the plan: nodes, and the GPUs and CPUs that
+    slime's placement group reserves. A job submitted short of them waits forever in PENDING (slime FAQ Q2)."""
+    have = {"nodes": len(nodes), **{k: int(sum(n.get(k, 0) for n in nodes)) for k in ("GPU", "CPU")}}
+    need = {"nodes": req["nodes"], "GPU": req["bundles"], "CPU": req["bundles"]}
+    what = {"nodes": "alive node(s); the plan has cluster.nodes =",
+            "GPU": "GPU(s) in the cluster; slime's placement group needs",
+            "CPU": "CPU(s) in the cluster; slime's placement group (1 CPU per GPU bundle) needs"}
+    fix = {"nodes": "start the missing nodes (`ray start --address HEAD:PORT`), or wait: --wait-for-resources S",
+           "GPU": "join nodes with more GPUs (ray start --num-gpus), or change cluster.nodes / gpus_per_node",
+           "CPU": "give Ray more CPUs (ray start --num-cpus)"}
+    return [Check(k, "ok" if have[k] >= need[k] else "missing", f"{have[k]} {what[k]} {need[k]}",
+                  "" if have[k] >= need[k] else fix[k]) for k in need]
 
 
 def run_checks(req: dict) -> list[Check]:
