@@ -15,9 +15,33 @@ from recipe_runner.errors import RunError, UserError
 EPILOG = "Overrides use Hydra's grammar: key=value, group=option (precision=fp8-full), +key=value, ~key, key=[a,b]."
 
 
+class CommandParser(argparse.ArgumentParser):
+    """Options and overrides in any order (`plan R --format json k=v`); a command's errors show its own usage.
+
+    argparse matches positionals in one run, so `plan R --format json k=v` left `k=v` unrecognized and
+    reported it with the top-level usage. A command's parser (one without sub-commands) parses intermixed
+    instead and reports leftovers itself.
+    """
+
+    _intermixing = False
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        if self._subparsers is not None or self._intermixing:
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True
+        try:
+            namespace, extras = self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
+        if extras:
+            self.error("unrecognized arguments: " + " ".join(extras))
+        return namespace, extras
+
+
 def _recipe_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("recipe", help="recipe name (see `recipe-runner list`)")
-    p.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. cluster.nodes=2 precision=int4-rollout")
+    p.add_argument("overrides", nargs="*", default=[],
+                   help="Hydra overrides, e.g. cluster.nodes=2 precision=int4-rollout")
     p.add_argument("--recipes-dir", help="an extra directory of recipes and config-group options (searched first)")
 
 
@@ -78,7 +102,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from recipe_runner.render import FORMATS
 
-    parser = argparse.ArgumentParser(prog="recipe-runner", description="Declarative low-precision RL recipes "
+    parser = CommandParser(prog="recipe-runner", description="Declarative low-precision RL recipes "
                                      "for slime: compose, validate, plan, convert, launch.", epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"recipe-runner {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
