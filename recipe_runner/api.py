@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from recipe_runner import tracking
 from recipe_runner.checks import Finding, errors, run_checks
@@ -13,9 +12,10 @@ from recipe_runner.errors import UserError
 from recipe_runner.layout import label
 from recipe_runner.plan import Plan, build_plan
 from recipe_runner.resolve import Resolved, resolve
+from recipe_runner.resources import shipped
 from recipe_runner.spec import Recipe
 
-SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "recipe.schema.json"
+SCHEMA_FILE = shipped("schemas") / "recipe.schema.json"
 
 
 @dataclass(frozen=True)

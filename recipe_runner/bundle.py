@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from recipe_runner import __version__
+from recipe_runner.compose import SHIPPED_RECIPES
 from recipe_runner.errors import user_error
 from recipe_runner.plan import Plan
 from recipe_runner.render import json_format, rayjob, sbatch, shell
@@ -86,7 +87,7 @@ def manifest(resolved: Resolved, plan: Plan, out: Path, recipes_dir: str | None,
         "fingerprint": plan.fingerprint,
         "recipe_runner_version": __version__,
         "recipes_dir": recipes_dir,
-        "git": git_state(Path(recipes_dir) if recipes_dir else Path(__file__).resolve().parent.parent / "recipes"),
+        "git": git_state(Path(recipes_dir) if recipes_dir else SHIPPED_RECIPES),
         "command": command,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "rerun": ["recipe-runner", "launch", RECIPE_NAME, "--recipes-dir", str(out)],

@@ -153,6 +153,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RunError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
+    except ModuleNotFoundError as e:  # an optional extra is not installed: name it
+        from recipe_runner.extras import missing_extra
+
+        err = missing_extra(e, args.command)
+        if err is None:
+            raise
+        print(err.render(), file=sys.stderr)
+        return err.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

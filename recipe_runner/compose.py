@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recipe_runner.errors import Problem, UserError, user_error
+from recipe_runner.resources import shipped
 
-SHIPPED_RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+SHIPPED_RECIPES = shipped("recipes")
 GROUPS = ("model", "precision", "cluster", "algorithm", "data")
 
 

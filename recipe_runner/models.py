@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recipe_runner.errors import user_error
+from recipe_runner.resources import shipped
 
-BUNDLED_CONFIGS = Path(__file__).resolve().parent / "data" / "model-configs"
+BUNDLED_CONFIGS = shipped("data") / "model-configs"
 
 # model_type -> family. Kimi-K2 is DeepSeek-V3 architecture (slime's HF loader maps both).
 FAMILIES = {"qwen3": "dense", "qwen3_moe": "qwen-moe", "deepseek_v3": "mla-moe", "kimi_k2": "mla-moe"}
