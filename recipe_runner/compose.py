@@ -34,7 +34,8 @@ def recipe_dirs(extra_dir: str | Path | None = None) -> tuple[Path, ...]:
     if extra_dir is not None:
         extra = Path(extra_dir).expanduser().resolve()
         if not extra.is_dir():
-            raise user_error("--recipes-dir", f"{extra_dir!r} is not a directory", hint="pass an existing directory")
+            what = "is not a directory" if extra.exists() else "does not exist"
+            raise user_error("--recipes-dir", f"{extra_dir!r} {what}", hint="pass an existing directory")
         dirs.append(extra)
     dirs.append(SHIPPED_RECIPES)
     return tuple(dirs)

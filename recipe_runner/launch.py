@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from recipe_runner import doctor
 from recipe_runner.errors import Problem, RunError, UserError, user_error
+from recipe_runner.extras import require
 from recipe_runner.plan import Plan, Step
 
 if TYPE_CHECKING:
@@ -183,11 +184,9 @@ class LocalHead:
 
 
 def connect(address: str, quiet: bool = False) -> JobSubmissionClient:
-    try:
-        from ray.job_submission import JobSubmissionClient
-    except ImportError as e:
-        raise user_error("ray", f"is not installed ({e})", rule="launching needs Ray's Job Submission SDK",
-                         hint="pip install 'recipe-runner[launch]' (ray[default])") from e
+    require("launch")
+    from ray.job_submission import JobSubmissionClient
+
     try:
         return JobSubmissionClient(address)
     except (ConnectionError, RuntimeError, ValueError) as e:

@@ -40,7 +40,8 @@ class Checkpoint:
 def open_checkpoint(path: Path) -> Checkpoint:
     """Read every header; a missing, corrupt or inconsistent shard is a UserError naming the file."""
     if not path.is_dir():
-        raise user_error(str(path), "is not a directory", hint="pass a Hugging Face checkpoint directory")
+        what = "is not a directory" if path.exists() else "does not exist"
+        raise user_error(str(path), what, hint="pass a Hugging Face checkpoint directory")
     index_path = path / INDEX_NAME
     if index_path.is_file():
         weight_map = _read_index(index_path)
