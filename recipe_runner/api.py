@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass
 
@@ -64,17 +65,38 @@ def catalogue(recipes_dir: str | None = None) -> list[CatalogueRow]:
 
 
 def json_schema() -> dict:
-    """The recipe schema for editors: recipe files are partial (groups fill the rest), so no field is
-    marked required here, and Hydra's `defaults` list is allowed; `validate` enforces required fields."""
-    schema = Recipe.model_json_schema()
+    """The recipe schema for editors.
+
+    A recipe file with a Hydra `defaults` list is partial (config groups and base recipes fill in the rest),
+    so nothing is required of it; a file without one is the whole recipe, and every field `validate`
+    requires is marked `required` (`then` branch: the `*Complete` definitions).
+    """
+    complete = Recipe.model_json_schema()
+    complete_defs = complete.pop("$defs")
+    schema = copy.deepcopy(complete)
     _drop_required(schema)
+    schema["$defs"] = copy.deepcopy(complete_defs)
+    _drop_required(schema["$defs"])
+    schema["$defs"] |= {f"{k}Complete": _to_complete(v) for k, v in complete_defs.items()}
+    schema["$defs"]["RecipeComplete"] = _to_complete(complete)
     schema["properties"]["defaults"] = {
         "type": "array", "description": "Hydra defaults list: config-group options and base recipes to merge.",
         "items": {"anyOf": [{"type": "string"}, {"type": "object"}]},
     }
+    schema["if"] = {"not": {"required": ["defaults"]}}
+    schema["then"] = {"$ref": "#/$defs/RecipeComplete"}
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "recipe-runner recipe"
     return schema
+
+
+def _to_complete(node: object) -> object:
+    """A copy whose `$ref`s point at the `*Complete` definitions (those keep `required`)."""
+    if isinstance(node, dict):
+        return {k: (v + "Complete" if k == "$ref" else _to_complete(v)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_to_complete(v) for v in node]
+    return node
 
 
 def _drop_required(node: object) -> None:
