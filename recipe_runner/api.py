@@ -54,14 +54,24 @@ def show(name: str, overrides: list[str] | tuple[str, ...] = (), recipes_dir: st
     return yaml.safe_dump(resolve(name, overrides, recipes_dir).recipe.model_dump(mode="json"), sort_keys=False)
 
 
-def catalogue(recipes_dir: str | None = None) -> list[CatalogueRow]:
-    rows = []
+@dataclass(frozen=True)
+class Catalogue:
+    rows: tuple[CatalogueRow, ...]
+    broken: tuple[tuple[str, UserError], ...]  # recipes that do not resolve, with why: one never hides the rest
+
+
+def catalogue(recipes_dir: str | None = None) -> Catalogue:
+    rows, broken = [], []
     for name, _ in list_recipes(recipes_dir):
-        r = resolve(name, (), recipes_dir).recipe
+        try:
+            r = resolve(name, (), recipes_dir).recipe
+        except UserError as e:
+            broken.append((name, e))
+            continue
         group = tracking.group_size(r)
         rows.append(CatalogueRow(name, r.model.name, r.precision.mode, label(r), r.cluster.gpu,
                                  str(group) if group else "-", r.maturity, r.description))
-    return rows
+    return Catalogue(tuple(rows), tuple(broken))
 
 
 def json_schema() -> dict:

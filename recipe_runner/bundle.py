@@ -23,7 +23,7 @@ from recipe_runner import __version__
 from recipe_runner.compose import SHIPPED_RECIPES
 from recipe_runner.errors import user_error
 from recipe_runner.plan import Plan
-from recipe_runner.render import json_format, rayjob, sbatch, shell
+from recipe_runner.render import render
 from recipe_runner.resolve import Resolved
 
 RECIPE_FILE = "recipe.yaml"
@@ -56,11 +56,11 @@ def write_bundle(resolved: Resolved, plan: Plan, out: str | Path, recipes_dir: s
 def files(resolved: Resolved, plan: Plan, out: Path, recipes_dir: str | None, command: list[str]) -> dict[str, str]:
     return {
         RECIPE_FILE: recipe_yaml(resolved),
-        "plan.json": json_format.render(plan),
-        "launch.sh": shell.render(plan),
+        "plan.json": render(plan, "json"),
+        "launch.sh": render(plan, "shell"),
         "convert.sh": convert_sh(plan),
-        "rayjob.yaml": rayjob.render(plan),
-        "sbatch.sh": sbatch.render(plan),
+        "rayjob.yaml": render(plan, "rayjob"),
+        "sbatch.sh": render(plan, "sbatch"),
         "manifest.json": json.dumps(manifest(resolved, plan, out, recipes_dir, command), indent=2) + "\n",
     }
 

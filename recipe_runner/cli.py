@@ -48,12 +48,14 @@ def _recipe_args(p: argparse.ArgumentParser) -> None:
 def cmd_list(args: argparse.Namespace) -> int:
     from recipe_runner.api import catalogue
 
-    rows = catalogue(args.recipes_dir)
+    cat = catalogue(args.recipes_dir)
     head = ("recipe", "model", "mode", "nodes x GPUs", "GPU", "group", "maturity")
-    table = [head] + [(r.recipe, r.model, r.mode, r.layout, r.gpu, r.group_size, r.maturity) for r in rows]
+    table = [head] + [(r.recipe, r.model, r.mode, r.layout, r.gpu, r.group_size, r.maturity) for r in cat.rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
     for row in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    for name, err in cat.broken:
+        print(f"warning: recipe {name!r} left out: {err.render().removeprefix('error: ')}", file=sys.stderr)
     return 0
 
 
@@ -78,11 +80,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from recipe_runner.api import plan
-    from recipe_runner.render import render
+    from recipe_runner.render import render, warnings
 
     p = plan(args.recipe, args.overrides, args.recipes_dir)
     if args.format != "text":
-        for w in p.warnings:
+        for w in warnings(p, args.format):
             print(f"warning: {w}", file=sys.stderr)
     sys.stdout.write(render(p, args.format))
     if args.out:

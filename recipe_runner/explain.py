@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from recipe_runner.compose import find_recipe
+from recipe_runner.compose import _did_you_mean, find_recipe, flatten_keys
 from recipe_runner.errors import user_error
 from recipe_runner.resolve import resolve
 
@@ -52,7 +52,8 @@ def _lookup(data: dict, key: str) -> object:
     node: object = data
     for part in key.split("."):
         if not isinstance(node, dict) or part not in node:
-            raise user_error(key, "no such field in the resolved recipe", hint="run `recipe-runner show RECIPE`")
+            hint = _did_you_mean(key, flatten_keys(data)) or "run `recipe-runner show RECIPE` to see the fields"
+            raise user_error(key, "no such field in the resolved recipe", hint=hint)
         node = node[part]
     return node
 

@@ -7,9 +7,10 @@ import json
 import sys
 from pathlib import Path
 
-SWEEP_EPILOG = ("Comma-separated values sweep (Hydra multirun syntax): precision=bf16,fp8-rollout,int4-qat "
-                "precision.group_size=range(32,129,32). Every run shares one W&B group. --out DIR writes "
-                "DIR/<run name>/ bundles; --launch runs the plans one after another (--parallel: all at once).")
+SWEEP_EPILOG = ("Comma-separated values sweep (Hydra multirun syntax), e.g. precision=bf16,fp8-rollout,int4-qat "
+                "or precision.group_size=32,64,128 (range(...) also works). Every run shares one W&B group. "
+                "--out DIR writes DIR/<run name>/ bundles; --launch runs the plans one after another "
+                "(--parallel: all at once).")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

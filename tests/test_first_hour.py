@@ -1,0 +1,82 @@
+"""The first hour's stumbles (issue 14, items 4-9), each tripped the way a new user tripped on it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from recipe_runner.api import plan
+from recipe_runner.cli import main
+from recipe_runner.compose import GROUPS, group_options, list_recipes
+from recipe_runner.render import render
+from recipe_runner.resolve import resolve
+from recipe_runner.sweep import sweep
+from recipe_runner.tracking_cli import SWEEP_EPILOG
+from tests.conftest import ROOT
+
+
+@pytest.mark.parametrize("example", re.findall(r"(precision\S*=\S+?)(?= |$)", SWEEP_EPILOG))
+def test_sweep_help_examples_work(example: str) -> None:
+    s = sweep("qwen3-30b-a3b-int4", [example])
+    assert len(s.runs) == len(example.split("=", 1)[1].split(","))
+
+
+def test_one_broken_recipe_does_not_hide_the_catalogue(tmp_path: Path, capsys) -> None:
+    (tmp_path / "broken.yaml").write_text("defaults:\n  - qwen3-4b-bf16\n  - _self_\nname: [oops\n")
+    (tmp_path / "mine.yaml").write_text("defaults:\n  - qwen3-4b-bf16\n  - _self_\nname: mine\n")
+    assert main(["list", "--recipes-dir", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    listed = [line.split()[0] for line in out.splitlines()[1:]]
+    assert listed == sorted([*(n for n, _ in list_recipes()), "mine"])
+    assert "recipe 'broken' left out" in err and re.search(rf"{tmp_path / 'broken.yaml'}:\d+: malformed YAML", err)
+
+
+def test_text_plan_shows_env_once_and_short() -> None:
+    text = render(plan("qwen3-4b-bf16", ["wandb.enabled=true", "wandb.project=p"]), "text")
+    assert "--runtime-env-json '<job env below>'" in text
+    assert "recipe_runner" not in text  # the resolved recipe (W&B notes) is not inlined
+    assert max(map(len, text.splitlines())) <= 120
+    assert re.search(r"WANDB_NOTES +qwen3-4b-bf16-bf16-\w+ \.\.\. \(\d+ characters; see --format json\)", text)
+
+
+def test_sbatch_does_not_warn_about_the_head_ip_slurm_gives_it(capsys) -> None:
+    p = plan("qwen3-235b-a22b-int4")
+    assert any(w.startswith("cluster.ray.head_ip:") for w in p.warnings)  # shell and text plans need it set
+    assert "# warning: cluster.ray.head_ip:" in render(p, "shell")
+    for fmt in ("sbatch", "rayjob"):
+        assert main(["plan", "qwen3-235b-a22b-int4", "--format", fmt]) == 0
+        out, err = capsys.readouterr()
+        assert "warning" not in err and "head_ip:" not in out and "cluster.ray.head_ip" not in out
+
+
+@pytest.mark.parametrize(("argv", "needles"), [
+    (["plan", "qwen3-4b-bf16", "cluster.nodes:2"], ["cluster.nodes:2: cannot parse this override",
+                                                    "did you mean 'cluster.nodes=2'?"]),
+    (["explain", "qwen3-4b-bf16", "rollout.temprature"], ["did you mean 'rollout.temperature'"]),
+    (["convert", "fp8", "/nonexistent/ckpt", "/tmp/out"], ["/nonexistent/ckpt: does not exist"]),
+    (["validate", "qwen3-4b-bf16", "--recipes-dir", "/nonexistent"], ["'/nonexistent' does not exist"]),
+])
+def test_small_errors_say_what_and_suggest(argv: list[str], needles: list[str], capsys) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert all(n in err for n in needles), err
+
+
+def test_gpu_names_ignore_case() -> None:
+    assert resolve("qwen3-4b-bf16", ["cluster.gpu=h100"]).recipe.cluster.gpu == "H100"
+
+
+def test_dry_run_says_which_checkpoints_are_not_here(capsys) -> None:
+    assert main(["launch", "qwen3-4b-bf16", "--dry-run"]) == 0
+    err = capsys.readouterr().err
+    assert "note: checkpoints.hf: not checked: /root/Qwen3-4B not found here" in err
+    assert "note: checkpoints.ref_load: not checked" in err
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_guide_group_table_lists_every_option(group: str) -> None:
+    row = next(line for line in (ROOT / "docs" / "guide.md").read_text().splitlines()
+               if line.startswith(f"| `{group}/` |"))
+    assert set(group_options(group)) <= set(re.findall(r"`([\w.-]+)`", row.split("|")[2]))
