@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +14,7 @@ import pytest
 from recipe_runner.api import plan
 from recipe_runner.cli import main
 from recipe_runner.compose import GROUPS, group_options, list_recipes
+from recipe_runner.models import load_config
 from recipe_runner.render import render
 from recipe_runner.resolve import resolve
 from recipe_runner.sweep import sweep
@@ -80,3 +85,40 @@ def test_guide_group_table_lists_every_option(group: str) -> None:
     row = next(line for line in (ROOT / "docs" / "guide.md").read_text().splitlines()
                if line.startswith(f"| `{group}/` |"))
     assert set(group_options(group)) <= set(re.findall(r"`([\w.-]+)`", row.split("|")[2]))
+
+
+def _first_hour() -> str:
+    guide = (ROOT / "docs" / "guide.md").read_text()
+    return guide[guide.index("## The first hour"):guide.index("## The pipeline")]
+
+
+def test_guide_first_hour_runs_as_written(tmp_path: Path, monkeypatch, capsys) -> None:
+    """Every `$ ...` command of the guide's first hour, in order, in an empty directory: exit 0 and the
+    first output line shown (unless abridged) is what the command prints."""
+    page = _first_hour()
+    for name, body in re.findall(r"```(?:yaml|python)\n# (\S+)\n(.*?)```", page, flags=re.S):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(body)
+    # Qwen/Qwen3-8B's config.json differs from Qwen3-4B's in these fields (shared/model-configs/SOURCES.md:
+    # ai-dynamo/aiconfigurator@0b077da5 Qwen--Qwen3-8B_config.json)
+    qwen3_8b = {**load_config("qwen3-4b"), "hidden_size": 4096, "intermediate_size": 12288,
+                "tie_word_embeddings": False}
+    (tmp_path / "Qwen3-8B").mkdir()
+    (tmp_path / "Qwen3-8B" / "config.json").write_text(json.dumps(qwen3_8b))
+    monkeypatch.chdir(tmp_path)
+    blocks = re.findall(r"```console\n(.*?)```", page, flags=re.S)
+    commands = [(m.group(1), m.group(2)) for b in blocks for m in re.finditer(r"^\$ (.+)\n([^$\n][^\n]*)?", b, re.M)]
+    assert len(commands) >= 12
+    for command, shown in commands:
+        argv = shlex.split(command.split(" #")[0].split(" | ")[0])
+        out_file = argv[argv.index(">") + 1] if ">" in argv else None
+        argv = argv[:argv.index(">")] if out_file else argv
+        if argv[0] == "python":
+            subprocess.run([sys.executable, *argv[1:]], check=True, cwd=tmp_path)
+            continue
+        assert main(argv[1:]) == 0, command
+        out = capsys.readouterr().out
+        if out_file:
+            Path(out_file).write_text(out)
+        if shown and "…" not in shown:
+            assert shown.strip() in out, (command, shown, out[:500])
