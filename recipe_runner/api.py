@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from recipe_runner import tracking
 from recipe_runner.checks import Finding, errors, run_checks
 from recipe_runner.compose import list_recipes
-from recipe_runner.errors import UserError
+from recipe_runner.errors import Problem, UserError
 from recipe_runner.layout import label
 from recipe_runner.plan import Plan, build_plan
 from recipe_runner.resolve import Resolved, resolve
@@ -48,10 +48,29 @@ def plan(name: str, overrides: list[str] | tuple[str, ...] = (), recipes_dir: st
     return build_plan(resolved, findings)
 
 
-def show(name: str, overrides: list[str] | tuple[str, ...] = (), recipes_dir: str | None = None) -> str:
+def show(name: str, overrides: list[str] | tuple[str, ...] = (), recipes_dir: str | None = None,
+         key: str | None = None) -> str:
+    """The resolved recipe as YAML, or only the subtree (or value) at dotted `key`."""
     import yaml
 
-    return yaml.safe_dump(resolve(name, overrides, recipes_dir).recipe.model_dump(mode="json"), sort_keys=False)
+    from recipe_runner.explain import lookup
+
+    data = resolve(name, overrides, recipes_dir).recipe.model_dump(mode="json")
+    return yaml.safe_dump(lookup(data, key) if key else data, sort_keys=False).removesuffix("...\n")
+
+
+def split_key(args: list[str]) -> tuple[str | None, list[str]]:
+    """`show RECIPE [KEY] [overrides]`: a KEY has no `=` and is no `~deletion`; the rest are overrides."""
+    keys = [a for a in args if "=" not in a and not a.startswith("~")]
+    if len(keys) > 1:
+        raise UserError("invalid arguments", [Problem(keys[1], "a second KEY", rule="show takes one dotted KEY "
+                                                      "and key=value overrides", hint=f"drop {keys[1]!r}")])
+    return (keys[0] if keys else None), [a for a in args if a not in keys]
+
+
+def strict_findings(findings: list[Finding]) -> list[Finding]:
+    """What `validate --strict` refuses besides errors: warnings, and checks that could not run here."""
+    return [f for f in findings if f.severity == "warning" or f.rule == "checkpoint.not-found"]
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from recipe_runner import __version__
 from recipe_runner.errors import RunError, UserError
 
+EXIT_CODES = "Exit codes: 0 success; 2 invalid recipe, override or input; 1 a failure while running."
 EPILOG = "Overrides use Hydra's grammar: key=value, group=option (precision=fp8-full), +key=value, ~key, key=[a,b]."
 
 
@@ -48,6 +49,12 @@ def _recipe_args(p: argparse.ArgumentParser) -> None:
 def cmd_list(args: argparse.Namespace) -> int:
     from recipe_runner.api import catalogue
 
+    if args.groups:
+        from recipe_runner.groups import group_options
+
+        for o in group_options(args.recipes_dir):
+            print(f"{o.group + '=' + o.option:<28} {o.summary}")
+        return 0
     cat = catalogue(args.recipes_dir)
     head = ("recipe", "model", "mode", "nodes x GPUs", "GPU", "group", "maturity")
     table = [head] + [(r.recipe, r.model, r.mode, r.layout, r.gpu, r.group_size, r.maturity) for r in cat.rows]
@@ -60,16 +67,21 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from recipe_runner.api import show
+    from recipe_runner.api import show, split_key
 
-    sys.stdout.write(show(args.recipe, args.overrides, args.recipes_dir))
+    key, overrides = split_key(args.overrides)
+    sys.stdout.write(show(args.recipe, overrides, args.recipes_dir, key))
     return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from recipe_runner.api import check
+    from recipe_runner.api import check, strict_findings
 
     resolved, findings = check(args.recipe, args.overrides, args.recipes_dir)
+    refused = strict_findings(findings) if args.strict else []
+    if refused:
+        raise UserError(f"recipe {args.recipe!r} fails --strict: {len(refused)} warning(s) or unchecked part(s)",
+                        [f.problem() for f in refused])
     for f in findings:
         print(f"{f.severity}: {f.line()}", file=sys.stderr)
     n = sum(f.severity == "warning" for f in findings)
@@ -109,15 +121,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"recipe-runner {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("list", help="the recipe catalogue")
+    p = sub.add_parser("list", help="the recipe catalogue, or the config-group options (--groups)")
     p.add_argument("--recipes-dir", help="an extra directory of recipes")
+    p.add_argument("--groups", action="store_true", help="list the config-group options (model=, precision=, "
+                   "cluster=, algorithm=, data=) with one-line summaries")
     p.set_defaults(func=cmd_list)
 
-    for name, func, help_ in (("show", cmd_show, "the resolved recipe as YAML"),
-                              ("validate", cmd_validate, "validate a recipe: schema and every check")):
-        p = sub.add_parser(name, help=help_, epilog=EPILOG)
-        _recipe_args(p)
-        p.set_defaults(func=func)
+    p = sub.add_parser("show", help="the resolved recipe as YAML, or one subtree: show RECIPE [KEY] [k=v ...]",
+                       epilog=EPILOG + " A word without '=' is the KEY, e.g. `show qwen3-30b-a3b-int4 rollout`.")
+    _recipe_args(p)
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("validate", help="validate a recipe: schema and every check", epilog=EPILOG)
+    _recipe_args(p)
+    p.add_argument("--strict", action="store_true", help="also refuse warnings and checks that could not run "
+                   "here (checkpoints not on this machine)")
+    p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("plan", help="conversion step, env vars and launch commands", epilog=EPILOG)
     _recipe_args(p)
@@ -129,7 +148,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_schema)
 
     _register_optional(sub)
+    _add_exit_codes(parser)
     return parser
+
+
+def _add_exit_codes(parser: argparse.ArgumentParser) -> None:
+    """Every command's --help ends with the exit codes."""
+    parser.epilog = f"{parser.epilog} {EXIT_CODES}" if parser.epilog else EXIT_CODES
+    for action in parser._subparsers._group_actions if parser._subparsers else ():
+        for p in dict.fromkeys(action.choices.values()):
+            _add_exit_codes(p)
 
 
 def _register_optional(sub: argparse._SubParsersAction) -> None:

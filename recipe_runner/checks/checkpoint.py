@@ -86,7 +86,8 @@ def paths_here(r: Recipe, s: ModelShape) -> Iterator[Finding]:
             continue
         seen.add(path)
         if not Path(path).expanduser().is_dir():
-            yield note("checkpoint.not-found", where, f"not checked: {path} not found here {what}".rstrip())
+            rule = "checkpoint.convert-output" if what else "checkpoint.not-found"  # --strict refuses only inputs
+            yield note(rule, where, f"not checked: {path} not found here {what}".rstrip())
 
 
 def rollout_quantization(r: Recipe, s: ModelShape) -> Iterator[Finding]:
