@@ -24,10 +24,11 @@ class CommandParser(argparse.ArgumentParser):
     instead and reports leftovers itself.
     """
 
+    intermixed = True  # False: plain argparse (`__complete`, whose words may look like options)
     _intermixing = False
 
     def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
-        if self._subparsers is not None or self._intermixing:
+        if self._subparsers is not None or self._intermixing or not self.intermixed:
             return super().parse_known_args(args, namespace)
         self._intermixing = True
         try:
@@ -113,6 +114,21 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_completion(args: argparse.Namespace) -> int:
+    from recipe_runner.completion import SCRIPTS
+
+    sys.stdout.write(SCRIPTS[args.shell])
+    return 0
+
+
+def cmd_complete(args: argparse.Namespace) -> int:
+    from recipe_runner.completion import reply
+
+    for candidate in reply(build_parser(), args.replaced, args.line):
+        print(candidate)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from recipe_runner.render import FORMATS
 
@@ -146,6 +162,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schema", help="the JSON Schema of a recipe")
     p.set_defaults(func=cmd_schema)
+
+    p = sub.add_parser("completion", help="shell completion script: eval \"$(recipe-runner completion bash)\"")
+    p.add_argument("shell", choices=("bash", "zsh"))
+    p.set_defaults(func=cmd_completion)
+    p = sub.add_parser("__complete")  # no help: not listed; what the completion script calls on TAB
+    p.intermixed = False
+    p.add_argument("replaced", help=argparse.SUPPRESS)
+    p.add_argument("line", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_complete)
 
     _register_optional(sub)
     _add_exit_codes(parser)
