@@ -114,6 +114,17 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_new(args: argparse.Namespace) -> int:
+    from recipe_runner.authoring import new_recipe
+
+    w = new_recipe(args.name, args.base, args.recipes_dir, args.model_config, args.overrides)
+    for path in (w.model, w.recipe):
+        if path is not None:
+            print(f"wrote {path}")
+    print(f"ok: {args.name} validates and plans; try: recipe-runner plan {args.name} --recipes-dir {args.recipes_dir}")
+    return 0
+
+
 def cmd_completion(args: argparse.Namespace) -> int:
     from recipe_runner.completion import SCRIPTS
 
@@ -159,6 +170,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=sorted(FORMATS), default="text")
     p.add_argument("--out", metavar="DIR", help="also write a run bundle (recipe, plan, scripts, manifest) to DIR")
     p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("new", help="write a recipe of your own from another one (and a checkpoint's config.json)",
+                       epilog="Example: new my-qwen3-8b --from qwen3-4b-fp8-rollout --model-config /data/Qwen3-8B "
+                       "--recipes-dir team/ cluster=h200-1x8 rollout.batch_size=64")
+    p.add_argument("name", metavar="NAME", help="the new recipe's name (NAME.yaml)")
+    p.add_argument("overrides", nargs="*", default=[], help="group=option and key=value written into the recipe")
+    p.add_argument("--from", dest="base", required=True, metavar="RECIPE", help="the recipe to start from")
+    p.add_argument("--model-config", metavar="PATH", help="a checkpoint directory or its config.json: writes "
+                   "model/<name>.yaml and points checkpoints.hf at the directory")
+    p.add_argument("--recipes-dir", default=".", help="where to write (default: the current directory)")
+    p.set_defaults(func=cmd_new)
 
     p = sub.add_parser("schema", help="the JSON Schema of a recipe")
     p.set_defaults(func=cmd_schema)

@@ -11,6 +11,7 @@ import yaml
 from recipe_runner.cli import EXIT_CODES, build_parser, main
 from recipe_runner.compose import GROUPS, group_options
 from recipe_runner.precision import MODES
+from recipe_runner.resolve import resolve
 from tests.checks.fake_checkpoints import write_checkpoint, write_torch_dist
 
 
@@ -58,3 +59,28 @@ def _parsers(p: argparse.ArgumentParser):
 @pytest.mark.parametrize("parser", list(_parsers(build_parser())), ids=lambda p: p.prog)
 def test_every_help_ends_with_the_exit_codes(parser: argparse.ArgumentParser) -> None:
     assert " ".join(parser.format_help().split()).endswith(EXIT_CODES)
+
+
+def test_new_writes_a_recipe_and_model_option_that_validate(tmp_path: Path, monkeypatch, capsys) -> None:
+    ckpt = write_checkpoint(tmp_path / "Qwen3-8B", "qwen3-4b", hidden_size=4096, intermediate_size=12288)
+    team = tmp_path / "team"
+    argv = ["new", "my-qwen3-8b", "--from", "qwen3-4b-fp8-rollout", "--model-config", str(ckpt / "config.json"),
+            "--recipes-dir", str(team), "algorithm=grpo-tis", "rollout.batch_size=64"]
+    assert main(argv) == 0
+    assert "wrote" in capsys.readouterr().out
+    text = (team / "my-qwen3-8b.yaml").read_text()
+    assert text.startswith("# yaml-language-server: $schema=") and (team / "model" / "qwen3-8b.yaml").is_file()
+    r = resolve("my-qwen3-8b", (), str(team)).recipe
+    assert (r.model.name, r.checkpoints.hf, r.rollout.batch_size, r.algorithm.use_tis) == (
+        "Qwen3-8B", str(ckpt), 64, True)
+    assert main(["plan", "my-qwen3-8b", "--recipes-dir", str(team), "--format", "json"]) == 0
+    capsys.readouterr()
+    assert main(argv) == 2  # never overwrites
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_new_writes_nothing_when_the_recipe_would_not_validate(tmp_path: Path, capsys) -> None:
+    argv = ["new", "bad", "--from", "qwen3-4b-bf16", "--recipes-dir", str(tmp_path), "precision=int4-rollout"]
+    assert main(argv) == 2
+    assert "no tensor would be quantized" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
