@@ -96,7 +96,7 @@ def test_guide_first_hour_runs_as_written(tmp_path: Path, monkeypatch, capsys) -
     """Every `$ ...` command of the guide's first hour, in order, in an empty directory: exit 0 and the
     first output line shown (unless abridged) is what the command prints."""
     page = _first_hour()
-    for name, body in re.findall(r"```(?:yaml|python)\n# (\S+)\n(.*?)```", page, flags=re.S):
+    for name, body in re.findall(r"```(?:yaml|python)\n# (\S+\.(?:yaml|py))\n(.*?)```", page, flags=re.S):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(body)
     # Qwen/Qwen3-8B's config.json differs from Qwen3-4B's in these fields (shared/model-configs/SOURCES.md:
