@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -122,3 +123,29 @@ def test_guide_first_hour_runs_as_written(tmp_path: Path, monkeypatch, capsys) -
             Path(out_file).write_text(out)
         if shown and "…" not in shown:
             assert shown.strip() in out, (command, shown, out[:500])
+
+
+FOREIGN_RUNS = """
+import sys, wandb
+for i in range(2):  # runs not made by recipe-runner: 31 config keys that differ
+    run = wandb.init(project="p", mode="offline", dir=sys.argv[1], config={f"k{j}": j * (i + 1) for j in range(31)})
+    for step in range(3):
+        run.log({"loss": 1.0 / (step + 1 + i)})
+    run.finish()
+"""
+
+
+def test_compare_of_foreign_runs_stays_narrow_and_refuses_unknown_metrics(tmp_path: Path, capsys) -> None:
+    pytest.importorskip("wandb")
+    subprocess.run([sys.executable, "-c", FOREIGN_RUNS, str(tmp_path)], check=True, capture_output=True,
+                   env={**os.environ, "WANDB_SILENT": "true"})
+    assert main(["compare", str(tmp_path / "wandb")]) == 0
+    out, err = capsys.readouterr()
+    header, *rows = out.splitlines()
+    assert header.split()[:6] == ["run", "recipe", "mode", "group", "size", "layout"]
+    assert len(header.split()) == 6 + 8 and "recipe_runner" not in header  # 8 differing config keys at most
+    assert all(row.split()[0] for row in rows) and "22 more differing config key(s)" in err
+    assert main(["compare", str(tmp_path / "wandb"), "--format", "csv"]) == 0
+    assert len(capsys.readouterr().out.splitlines()[0].split(",")) == 1 + 4 + 30
+    assert main(["compare", str(tmp_path / "wandb"), "--metric", "los"]) == 2
+    assert "did you mean 'loss'?" in capsys.readouterr().err
