@@ -40,11 +40,11 @@ def test_one_broken_recipe_does_not_hide_the_catalogue(tmp_path: Path, capsys) -
 
 
 def test_text_plan_shows_env_once_and_short() -> None:
-    text = render(plan("qwen3-4b-bf16", ["wandb.enabled=true", "wandb.project=p"]), "text")
-    assert "--runtime-env-json '<job env below>'" in text
-    assert "recipe_runner" not in text  # the resolved recipe (W&B notes) is not inlined
-    assert max(map(len, text.splitlines())) <= 120
-    assert re.search(r"WANDB_NOTES +qwen3-4b-bf16-bf16-\w+ \.\.\. \(\d+ characters; see --format json\)", text)
+    text = render(plan("qwen3-4b-bf16", ["wandb.enabled=true", "wandb.project=p", f"launch.env.LONG={'x' * 200}"]),
+                  "text")
+    assert "--runtime-env-json '<job env below>'" in text and '{"env_vars"' not in text
+    assert max(map(len, text.splitlines())) <= 140  # was one 3,077-character line
+    assert re.search(r"\n  LONG +x{60} \.\.\. \(200 characters; see --format json\)\n", text)
 
 
 def test_sbatch_does_not_warn_about_the_head_ip_slurm_gives_it(capsys) -> None:
