@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from recipe_runner import doctor, run_config
 from recipe_runner.errors import Problem, RunError, UserError, user_error
+from recipe_runner.extras import require
 from recipe_runner.plan import Plan, Step
 from recipe_runner.tracking import RUN_CONFIG_FILE
 
@@ -209,11 +210,9 @@ class LocalHead:
 
 def connect(address: str, quiet: bool = False) -> JobSubmissionClient:
     """A Job API client for exactly `address`, whatever RAY_ADDRESS / RAY_API_SERVER_ADDRESS say."""
-    try:
-        from ray.job_submission import JobSubmissionClient
-    except ImportError as e:
-        raise user_error("ray", f"is not installed ({e})", rule="launching needs Ray's Job Submission SDK",
-                         hint="pip install 'recipe-runner[launch]' (ray[default])") from e
+    require("launch")
+    from ray.job_submission import JobSubmissionClient
+
     try:
         with address_env_hidden():
             return JobSubmissionClient(address)
@@ -267,7 +266,7 @@ def check_resources(address: str, req: dict, wait_s: float) -> None:
 
 def preflight(client: JobSubmissionClient, resolved: Resolved, plan: Plan) -> None:
     """Run doctor's checks as a tiny job on the target, with the job's env; anything missing -> UserError."""
-    req = doctor.request(resolved.recipe)
+    req = doctor.request(resolved.recipe, plan, resolved.shape.config)
     source = Path(doctor.__file__).read_text()
     sid = f"{submission_id(plan)}-preflight-{uuid.uuid4().hex[:6]}"
     submit_job(client, entrypoint=shlex.join(["python3", "-c", source, json.dumps(req)]),
@@ -280,7 +279,8 @@ def preflight(client: JobSubmissionClient, resolved: Resolved, plan: Plan) -> No
     checks = [doctor.Check(**c) for c in json.loads(line[len(doctor.MARKER):])]
     bad = doctor.missing(checks)
     if bad:
-        raise UserError(f"pre-flight on the target ({client.get_address()}) found {len(bad)} missing piece(s)",
+        raise UserError(f"pre-flight on the target ({client.get_address()}) found {len(bad)} missing piece(s) or "
+                        "rejection(s) by slime's own parser",
                         [Problem(c.name, c.detail, hint=c.fix) for c in bad])
     print(f"pre-flight: {', '.join(f'{c.name} {c.status}' for c in checks)}")
 
@@ -410,6 +410,7 @@ def dry_run(resolved: Resolved, plan: Plan, target: Target, sid: str, opts: Opti
     if req["gpus"]:
         checks += [m for m, _, _ in doctor.STACK] + [f"{req['gpus']} {req['gpu']} GPUs"]
         checks += [doctor.INT4_MODULE] if req["int4_extension"] else []
+    checks.append("slime's own parse_args on the plan's argv and env")
     item("preflight", "check on the target: " + ", ".join(checks))
     item("submit", f"job {sid} to {target.address}")
     out.append(f"       entrypoint: {job_entrypoint(plan)}")

@@ -43,6 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("doctor", help="pre-flight checks for a recipe on this node", epilog=EPILOG)
     _recipe_args(p)
+    p.add_argument("--slime", metavar="PATH", help="a slime checkout to import its argument parsing from (default: "
+                   "launch.working_dir, launch.pythonpath, then the installed slime)")
     p.set_defaults(func=cmd_doctor)
 
 
@@ -56,6 +58,10 @@ def cmd_launch(args: argparse.Namespace) -> int:
     if not args.dry_run:
         for w in plan.warnings:
             print(f"warning: {w}", file=sys.stderr)
+    else:  # what could not be checked here, e.g. checkpoints not on this machine, as `validate` says it
+        for f in findings:
+            if f.severity == "note":
+                print(f"note: {f.line()}", file=sys.stderr)
     if args.out:
         from recipe_runner.bundle import write_bundle
 
@@ -94,14 +100,21 @@ def cmd_stop(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     from recipe_runner import doctor
     from recipe_runner.api import check
+    from recipe_runner.plan import build_plan
 
-    resolved, _ = check(args.recipe, args.overrides, args.recipes_dir)
-    checks = doctor.run_checks(doctor.request(resolved.recipe))
+    resolved, findings = check(args.recipe, args.overrides, args.recipes_dir)
+    plan = build_plan(resolved, findings)
+    checks = doctor.run_checks(doctor.request(resolved.recipe, plan, resolved.shape.config, args.slime))
     sys.stdout.write(doctor.table(checks))
-    bad = doctor.missing(checks)
-    if bad:
-        raise UserError(f"this node lacks {len(bad)} piece(s) recipe {args.recipe!r} needs: "
-                        + ", ".join(c.name for c in bad) + " (see the fixes above)")
+    lacking = [c.name for c in checks if c.status == "missing"]
+    rejected = [c.name for c in checks if c.status == "rejected"]
+    if lacking:
+        raise UserError(f"this node lacks {len(lacking)} piece(s) recipe {args.recipe!r} needs: "
+                        + ", ".join(lacking) + (f"; slime rejects the plan ({', '.join(rejected)})" if rejected
+                                                else "") + " (see the fixes above)")
+    if rejected:
+        raise UserError(f"slime's own parser rejects the plan of {args.recipe!r} ({', '.join(rejected)}): "
+                        "see the flag and the fix above")
     return 0
 
 

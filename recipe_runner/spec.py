@@ -6,15 +6,15 @@ Defaults are slime's own defaults (THUDM/slime@624b824a:slime/utils/arguments.py
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from recipe_runner.hardware import GPUS
+from recipe_runner.hardware import GPUS, canonical_gpu
 from recipe_runner.precision import MODES
 
 ModeName = Literal[tuple(MODES)]  # type: ignore[valid-type]
-GpuName = Literal[tuple(GPUS)]  # type: ignore[valid-type]
+GpuName = Annotated[Literal[tuple(GPUS)], BeforeValidator(canonical_gpu)]  # type: ignore[valid-type]
 
 
 class Strict(BaseModel):
@@ -26,8 +26,8 @@ class Model(Strict):
 
     name: str = Field(description="Short model name used in derived paths and W&B tags, e.g. Qwen3-30B-A3B.")
     config: str = Field(
-        description="A bundled config name (qwen3-4b, qwen3-30b-a3b, qwen3-235b-a22b, moonlight-16b-a3b, "
-        "kimi-k2-thinking) or a path to a config.json or to a checkpoint directory holding one."
+        description="A bundled config name (a file stem in recipe_runner/data/model-configs/, e.g. qwen3-4b, "
+        "glm5-744b-a40b) or a path to a config.json or to a checkpoint directory holding one."
     )
     config_overrides: dict[str, object] = Field(
         default_factory=dict,
