@@ -11,6 +11,7 @@ the run record and every history row; wandb >= 0.18 ships no Python reader for i
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import json
 import math
@@ -329,16 +330,31 @@ def differing_config(runs: list[Run]) -> list[str]:
     return [k for k in keys if len({json.dumps(r.config.get(k), sort_keys=True) for r in runs}) > 1]
 
 
-def table(runs: list[Run], extra_metrics: tuple[str, ...] = ()) -> Table:
+def table(runs: list[Run], extra_metrics: tuple[str, ...] = (), max_config: int | None = None) -> Table:
+    """One row per run; `max_config` caps the differing-config columns (runs not made by recipe-runner
+    can differ in dozens of keys)."""
     metrics = metric_columns(runs, extra_metrics)
-    diffs = differing_config(runs)
+    diffs = differing_config(runs)[:max_config]
     rows = []
     for r in runs:
         c = r.convention
         identity = [c.get("recipe", "-"), c.get("mode", "-"), c.get("group_size") or "-", c.get("layout", "-")]
         values = [reduce(r.history.get(m, []), how) for m, how in metrics.values()]
-        rows.append([c.get("run_name") or r.name, *identity, *values, *(r.config.get(k) for k in diffs)])
+        rows.append([c.get("run_name") or r.name or r.run_id, *identity, *values,
+                     *(r.config.get(k) for k in diffs)])
     return Table(["run", *IDENTITY, *metrics, *map(_short, diffs)], rows)
+
+
+def check_metrics(runs: list[Run], extra: tuple[str, ...]) -> None:
+    """A `--metric` no run logged is a typo or the wrong runs: say so instead of leaving it out."""
+    logged = sorted({k for r in runs for k in r.history})
+    for metric in extra:
+        if metric not in logged:
+            close = difflib.get_close_matches(metric, logged, n=3)
+            raise user_error("--metric", f"no run logged {metric!r}", rule="--metric names a logged metric key",
+                             hint=("did you mean " + " or ".join(map(repr, close)) + "?") if close else
+                             f"logged: {', '.join(logged[:12])}" + (" ..." if len(logged) > 12 else ""),
+                             title="unknown metric")
 
 
 def _short(key: str) -> str:
@@ -370,6 +386,50 @@ def _cell(v: object) -> str:
     return v if isinstance(v, str) else json.dumps(v)
 
 
+# ---- stability against a baseline (stability.py) -----------------------------------------------------------------
+
+STABILITY_COLUMNS = ("gap vs baseline", "logprob diff slope", "mismatch growth", "verdict", "why")
+THRESHOLD_KEY = "recipe_runner.resolved.tracking.stability."
+
+
+def baseline_run(runs: list[Run], baseline: str) -> Run:
+    """The run `--baseline` names: a run id, a run name, or a precision mode that exactly one run has."""
+    exact = [r for r in runs if baseline in (r.run_id, r.name, r.group)]
+    by_mode = [r for r in runs if r.convention.get("mode") == baseline]
+    found = exact or by_mode
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise user_error("--baseline", f"no run is {baseline!r}", rule="the baseline is a run id, a run name or "
+                         "the precision mode of exactly one run", hint="pick one of: " + ", ".join(
+                             sorted({str(r.convention.get("mode") or r.run_id) for r in runs})))
+    raise user_error("--baseline", f"{len(found)} runs have mode {baseline!r}", rule="the baseline must be one run",
+                     hint="name one by run id: " + ", ".join(r.run_id for r in found))
+
+
+def thresholds(r: Run):
+    """The run's own `tracking.stability` block from its config (it came from its recipe), else the defaults."""
+    from recipe_runner.spec import Stability
+
+    given = {k[len(THRESHOLD_KEY):]: v for k, v in r.config.items() if k.startswith(THRESHOLD_KEY)}
+    try:
+        return Stability.model_validate(given)
+    except ValueError:
+        return Stability()
+
+
+def with_stability(t: Table, runs: list[Run], baseline: Run) -> Table:
+    """The table plus, per run, the reward gap to the baseline, the log-prob mismatch trend and a verdict."""
+    from recipe_runner.stability import assess
+
+    rows = []
+    for row, r in zip(t.rows, runs, strict=True):
+        rep = assess(r.history, None if r is baseline else baseline.history, thresholds(r))
+        rows.append([*row, rep.reward_gap, rep.mismatch_slope, rep.mismatch_growth, rep.verdict,
+                     "; ".join(rep.reasons) or "-"])
+    return Table([*t.columns, *STABILITY_COLUMNS], rows)
+
+
 # ---- the plot -----------------------------------------------------------------------------------------------------
 
 def plot_metrics(runs: list[Run], extra: tuple[str, ...] = ()) -> list[str]:
@@ -378,8 +438,9 @@ def plot_metrics(runs: list[Run], extra: tuple[str, ...] = ()) -> list[str]:
 
 
 def plot(runs: list[Run], out: Path, extra: tuple[str, ...] = (), size: tuple[float, float] = (5.0, 3.2),
-         dpi: int = 100) -> Path:
-    """One panel per metric against its slime step key, one line per run (`labels`). Agg: no display needed."""
+         dpi: int = 100, baseline: Run | None = None) -> Path:
+    """One panel per metric against its slime step key, one line per run (`labels`); the baseline, if any,
+    black and dashed. Agg: no display needed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -395,7 +456,9 @@ def plot(runs: list[Run], out: Path, extra: tuple[str, ...] = (), size: tuple[fl
         for r, name in zip(runs, names, strict=True):
             points = r.history.get(metric)
             if points:
-                ax.plot([s for s, _ in points], [v for _, v in points], marker=".", label=name)
+                style = {"color": "black", "linestyle": "--", "label": f"{name} (baseline)"} if r is baseline else {
+                    "label": name}
+                ax.plot([s for s, _ in points], [v for _, v in points], marker=".", **style)
         ax.set_title(metric, fontsize=10)
         ax.set_xlabel(STEP_KEYS.get(metric.split("/", 1)[0], "step"))
         ax.grid(alpha=0.3)

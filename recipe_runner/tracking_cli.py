@@ -7,11 +7,12 @@ import json
 import sys
 from pathlib import Path
 
-SWEEP_EPILOG = ("Comma-separated values sweep (Hydra multirun syntax): precision=bf16,fp8-rollout,int4-qat "
-                "precision.group_size=range(32,129,32). Each run is its own W&B run and group "
+SWEEP_EPILOG = ("Comma-separated values sweep (Hydra multirun syntax), e.g. precision=bf16,fp8-rollout,int4-qat "
+                "or precision.group_size=32,64,128 (range(...) also works). Each run is its own W&B run and group "
                 "({recipe}-{mode}-{fingerprint[:8]}); all carry the sweep id (config.recipe_runner.sweep, tag "
-                "sweep:<id>). --out DIR writes "
-                "DIR/<run name>/ bundles; --launch runs the plans one after another (--parallel: all at once).")
+                "sweep:<id>). --out DIR writes DIR/<run name>/ bundles; --launch runs the plans one after another "
+                "(--parallel: all at once).")
+MAX_CONFIG_COLUMNS = 8  # differing config keys in a text or markdown table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,6 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--metric", action="append", default=[], help="another metric to show and plot (repeatable)")
     p.add_argument("--format", choices=("text", "csv", "json", "markdown"), default="text")
     p.add_argument("--plot", type=Path, metavar="FILE.png", help="also draw the metrics against step")
+    p.add_argument("--baseline", metavar="MODE|RUN", help="add a stability report against this run (a precision "
+                   "mode one run has, or a run id): reward gap, log-prob mismatch trend, verdict")
     p.set_defaults(func=cmd_compare)
 
 
@@ -83,7 +86,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise user_error("runs", "nothing to compare", hint="pass offline run directories or --project NAME",
                          title="no runs")
     extra = tuple(args.metric)
-    sys.stdout.write(compare.render(compare.table(runs, extra), args.format))
+    compare.check_metrics(runs, extra)
+    capped = args.format in ("text", "markdown")  # json and csv keep every differing config key
+    t = compare.table(runs, extra, MAX_CONFIG_COLUMNS if capped else None)
+    hidden = len(compare.differing_config(runs)) - MAX_CONFIG_COLUMNS
+    if capped and hidden > 0:
+        print(f"note: {hidden} more differing config key(s) not shown (--format csv or json has them all)",
+              file=sys.stderr)
+    baseline = compare.baseline_run(runs, args.baseline) if args.baseline else None
+    if baseline is not None:
+        t = compare.with_stability(t, runs, baseline)
+    sys.stdout.write(compare.render(t, args.format))
     if args.plot:
-        print(f"plot: {compare.plot(runs, args.plot, extra)}", file=sys.stderr)
+        print(f"plot: {compare.plot(runs, args.plot, extra, baseline=baseline)}", file=sys.stderr)
     return 0
