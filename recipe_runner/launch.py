@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from recipe_runner import doctor, run_config
 from recipe_runner.errors import Problem, RunError, UserError, user_error
+from recipe_runner.extras import require
 from recipe_runner.plan import Plan, Step
 from recipe_runner.tracking import RUN_CONFIG_FILE
 
@@ -209,11 +210,9 @@ class LocalHead:
 
 def connect(address: str, quiet: bool = False) -> JobSubmissionClient:
     """A Job API client for exactly `address`, whatever RAY_ADDRESS / RAY_API_SERVER_ADDRESS say."""
-    try:
-        from ray.job_submission import JobSubmissionClient
-    except ImportError as e:
-        raise user_error("ray", f"is not installed ({e})", rule="launching needs Ray's Job Submission SDK",
-                         hint="pip install 'recipe-runner[launch]' (ray[default])") from e
+    require("launch")
+    from ray.job_submission import JobSubmissionClient
+
     try:
         with address_env_hidden():
             return JobSubmissionClient(address)

@@ -58,6 +58,10 @@ def cmd_launch(args: argparse.Namespace) -> int:
     if not args.dry_run:
         for w in plan.warnings:
             print(f"warning: {w}", file=sys.stderr)
+    else:  # what could not be checked here, e.g. checkpoints not on this machine, as `validate` says it
+        for f in findings:
+            if f.severity == "note":
+                print(f"note: {f.line()}", file=sys.stderr)
     if args.out:
         from recipe_runner.bundle import write_bundle
 

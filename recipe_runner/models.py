@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recipe_runner.errors import user_error
+from recipe_runner.resources import shipped
 
-BUNDLED_CONFIGS = Path(__file__).resolve().parent / "data" / "model-configs"
+BUNDLED_CONFIGS = shipped("data") / "model-configs"
 
 # model_type (of the text model, for multimodal wrappers) -> family: the families differ in the flags slime's
 # scripts set beyond what config.json gives. Kimi-K2 is DeepSeek-V3 architecture; Moonlight's type is deepseek_v3.

@@ -13,9 +13,10 @@ tests/checks/test_sglang_flags.py compares it with the live parser when sglang i
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 
-DATA = Path(__file__).resolve().parent / "data" / "sglang-server-args.txt"
+from recipe_runner.resources import shipped
+
+DATA = shipped("data") / "sglang-server-args.txt"
 
 # ServerArgs dests slime sets itself: no --sglang- flag (slime/backends/sglang_utils/arguments.py:51-69).
 SLIME_SETS = frozenset({"model_path", "config", "trust_remote_code", "random_seed", "enable_memory_saver", "tp_size",

@@ -6,15 +6,15 @@ Defaults are slime's own defaults (THUDM/slime@624b824a:slime/utils/arguments.py
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from recipe_runner.hardware import GPUS
+from recipe_runner.hardware import GPUS, canonical_gpu
 from recipe_runner.precision import MODES
 
 ModeName = Literal[tuple(MODES)]  # type: ignore[valid-type]
-GpuName = Literal[tuple(GPUS)]  # type: ignore[valid-type]
+GpuName = Annotated[Literal[tuple(GPUS)], BeforeValidator(canonical_gpu)]  # type: ignore[valid-type]
 
 
 class Strict(BaseModel):

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from recipe_runner.checks.precision import qat_has_targets
-from recipe_runner.checks.shapes import fp8_block_misfits, fp8_experts_fit, int4_group_misfits, qat_groups_fit
+from recipe_runner.checks.modes import fp8_experts_fit, qat_has_targets
+from recipe_runner.checks.shapes import fp8_block_misfits, int4_group_misfits, qat_groups_fit
 from recipe_runner.compose import recipe_dirs
 from recipe_runner.errors import user_error
 from recipe_runner.estimate import params

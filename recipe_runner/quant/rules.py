@@ -74,6 +74,29 @@ def int4_quantizes(name: str, shape: tuple[int, ...], rules: tuple[str, ...]) ->
     return _quantizable(name, shape) and not int4_ignored(name, rules)
 
 
+# What a conversion with no tensor to quantize is told, by the converter and by the pre-flight check alike.
+NOTHING_QUANTIZED_RULES = {
+    "int4": "the default ignore rules keep everything but routed experts",
+    "fp8": "only 2-D `.weight` tensors outside the keep rules are quantized",
+}
+
+
+def nothing_quantized(conversion: str) -> tuple[str, str]:
+    """(message, rule) when `convert <conversion>` would quantize no tensor."""
+    return f"no tensor would be quantized by {conversion}", NOTHING_QUANTIZED_RULES[conversion]
+
+
+def quantized_by_default(conversion: str, name: str, shape: tuple[int, ...]) -> bool:
+    """Whether `recipe-runner convert <conversion>` with its default rules quantizes this tensor.
+
+    The plan's convert step uses the defaults, so pre-flight asks this to refuse a conversion that would
+    quantize nothing before the converter does.
+    """
+    if conversion == "fp8":
+        return fp8_quantizes(name, shape)
+    return int4_quantizes(name, shape, INT4_DEFAULT_IGNORE)
+
+
 def is_router(name: str) -> bool:
     """MoE routers: HF `mlp.gate.weight` (Qwen3-MoE, DeepSeek-V3) or any `router` tensor.
 

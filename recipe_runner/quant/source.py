@@ -41,7 +41,8 @@ class Checkpoint:
 def open_checkpoint(path: Path) -> Checkpoint:
     """Read every header; a missing, corrupt or inconsistent shard is a UserError naming the file."""
     if not path.is_dir():
-        raise user_error(str(path), "is not a directory", hint="pass a Hugging Face checkpoint directory")
+        what = "is not a directory" if path.exists() else "does not exist"
+        raise user_error(str(path), what, hint="pass a Hugging Face checkpoint directory")
     entries = list_dir(path)
     index_path = path / INDEX_NAME
     index = _read_index(index_path) if index_path.is_file() else None

@@ -51,6 +51,7 @@ BF16_NAMES = moe_names(packed=False)
 CASES = [
     # part 1: checkpoints
     Case("checkpoint.not-found", "note", "checkpoints.ref_load", "qwen3-4b-bf16", fixed()),
+    Case("checkpoint.convert-output", "note", "checkpoints.rollout", "qwen3-4b-fp8", fixed()),
     Case("checkpoint.rollout-quantization", "error", "checkpoints.rollout", "qwen3-30b-a3b-fp8-rollout",
          rollout(None, names=BF16_NAMES)),  # a BF16 checkpoint where FP8 was meant
     Case("checkpoint.rollout-quantization", "error", "checkpoints.rollout", "qwen3-30b-a3b-fp8-rollout",

@@ -49,13 +49,18 @@ def test_dry_run_with_an_address_starts_no_head(tmp_path: Path, capsys, monkeypa
 
 
 def test_skip_if_converted(tmp_path: Path, capsys) -> None:
-    from tests.quant.tiny_models import make_checkpoint
+    from tests.quant.tiny_models import EXPERTS, HEAD_DIM, HEADS, HIDDEN, KV_HEADS, LAYERS, VOCAB, make_checkpoint
 
     recipes = write_recipes(tmp_path)
-    INT4 = ["precision=int4-rollout"]  # group 128
     make_checkpoint(tmp_path / "hf", "qwen3_moe", shards=1)
-    # the recipe's model config, so the checkpoint check agrees (the converter reads tensors, not sizes)
-    shutil.copy(BUNDLED_CONFIGS / "qwen3-4b.json", tmp_path / "hf" / "config.json")
+    # an MoE config with the tiny checkpoint's sizes: INT4 quantizes its routed experts (a dense model would
+    # quantize nothing, which validate refuses), and the checkpoint and the recipe's model agree
+    tiny = {**json.loads((BUNDLED_CONFIGS / "qwen3-30b-a3b.json").read_text()), "hidden_size": HIDDEN,
+            "num_hidden_layers": LAYERS, "num_attention_heads": HEADS, "num_key_value_heads": KV_HEADS,
+            "head_dim": HEAD_DIM, "vocab_size": VOCAB, "num_experts": EXPERTS, "num_experts_per_tok": 2,
+            "moe_intermediate_size": 128, "intermediate_size": 384}
+    (tmp_path / "hf" / "config.json").write_text(json.dumps(tiny))
+    INT4 = ["precision=int4-rollout", f"model.config={tmp_path}/hf"]  # group 128
     p = plan("tiny-launch", INT4, str(recipes))
     dst = Path(p.rollout_checkpoint)
     assert main(["launch", "tiny-launch", *INT4, "--recipes-dir", str(recipes), "--dry-run"]) == 0

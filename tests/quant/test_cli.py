@@ -101,7 +101,7 @@ def test_convert_verify_inspect(
 @pytest.mark.parametrize(
     ("argv", "needles"),
     [
-        (("convert", "fp8", "{tmp}/nope", "{tmp}/o"), ("is not a directory",)),
+        (("convert", "fp8", "{tmp}/nope", "{tmp}/o"), ("nope: does not exist",)),
         (("convert", "int4", "{qwen3}", "{tmp}/o", "--group-size", "128"), ("no tensor would be quantized",)),
         (("convert", "int4", "{moe}", "{tmp}/o", "--group-size", "12"), ("--group-size", "32, 64, 128")),
         (
