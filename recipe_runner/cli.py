@@ -48,6 +48,8 @@ def _recipe_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    if args.models:
+        return _list_models(args)
     from recipe_runner.api import catalogue
 
     if args.groups:
@@ -58,13 +60,30 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     cat = catalogue(args.recipes_dir)
     head = ("recipe", "model", "mode", "nodes x GPUs", "GPU", "group", "maturity")
-    table = [head] + [(r.recipe, r.model, r.mode, r.layout, r.gpu, r.group_size, r.maturity) for r in cat.rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
-    for row in table:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    _print_table([head] + [(r.recipe, r.model, r.mode, r.layout, r.gpu, r.group_size, r.maturity) for r in cat.rows])
     for name, err in cat.broken:
         print(f"warning: recipe {name!r} left out: {err.render().removeprefix('error: ')}", file=sys.stderr)
     return 0
+
+
+def _list_models(args: argparse.Namespace) -> int:
+    from recipe_runner.precision import MODES
+    from recipe_runner.zoo import model_rows
+
+    rows = model_rows(args.group_size, args.recipes_dir)
+    head = ("model", "family", "params", "active", *MODES)
+    _print_table([head] + [(r.option, r.family, f"{r.params / 1e9:.1f}B", f"{r.active / 1e9:.1f}B",
+                            *(r.modes[m].label() for m in MODES)) for r in rows])
+    print(f"\nmodes: the SGLang engine TP sizes at which the rollout checkpoint's shards fit its format (INT4 group "
+          f"{args.group_size}); ep: with --sglang-ep-size = TP, experts whole; no: no engine size fits.\n"
+          "INT4 quantizes routed experts only: a dense model's int4-rollout checkpoint keeps BF16 weights.")
+    return 0
+
+
+def _print_table(table: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -148,10 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"recipe-runner {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("list", help="the recipe catalogue, or the config-group options (--groups)")
+    p = sub.add_parser("list", help="the recipe catalogue; --groups: the config-group options; --models: the models")
     p.add_argument("--recipes-dir", help="an extra directory of recipes")
     p.add_argument("--groups", action="store_true", help="list the config-group options (model=, precision=, "
                    "cluster=, algorithm=, data=) with one-line summaries")
+    p.add_argument("--models", action="store_true",
+                   help="list the model/ options: family, parameters and the precision modes their shapes allow")
+    p.add_argument("--group-size", type=int, choices=(32, 64, 128), default=128,
+                   help="INT4 group size for --models (default 128)")
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("show", help="the resolved recipe as YAML, or one subtree: show RECIPE [KEY] [k=v ...]",

@@ -45,7 +45,6 @@ CASES = [
     ("eval.no-datasets", "error", "data.eval.datasets", "qwen3-4b-fp8", ["~data.eval.datasets"]),
     ("ckpt.save-interval", "error", "checkpoints.save", "qwen3-4b-fp8", ["~checkpoints.save"]),
     ("training.deepep-dense", "error", "training.deepep", "qwen3-4b-fp8", ["training.deepep=true"]),
-    ("cluster.head-ip", "warning", "cluster.ray.head_ip", "qwen3-235b-a22b-int4", []),
     ("wandb.project", "error", "wandb.project", "qwen3-4b-fp8", ["wandb.enabled=true"]),
     ("precision.gpu", "error", "cluster.gpu", "qwen3-4b-fp8", ["cluster.gpu=A100"]),
     ("precision.gpu", "error", "cluster.gpu", "qwen3-4b-fp8", ["cluster.gpu=L40S"]),
@@ -83,7 +82,7 @@ def test_every_rule_has_a_tripping_case() -> None:
     core = {fn.__name__ for m in (layout, precision, shapes) for fn in m.RULES}
     assert len(core) == len(layout.RULES) + len(precision.RULES) + len(shapes.RULES)
     tripped = {c[0] for c in CASES}
-    assert len(tripped) >= 32
+    assert len(tripped) >= 31
 
 
 @pytest.mark.parametrize("recipe", ["kimi-k2-thinking-int4", "moonlight-16b-a3b-int4", "qwen3-235b-a22b-int4",

@@ -37,16 +37,26 @@ def conversion_refusal(m: PrecisionMode, r: Recipe, s: ModelShape) -> str | None
     return f"the convert step would fail: {message}: {rule}{dense}"
 
 
+def qat_has_targets(s: ModelShape) -> bool:
+    """slime's INT4 fake quant acts on MoE routed experts (TEGroupedLinear) only."""
+    return s.is_moe
+
+
 def qat_refusal(m: PrecisionMode, r: Recipe, s: ModelShape) -> str | None:
-    if m.qat and not s.is_moe:
+    if m.qat and not qat_has_targets(s):
         return (f"{m.name} on the dense model {r.model.name}: the fake quant acts on MoE routed experts "
                 "(TEGroupedLinear) only, so nothing would be trained quantization-aware")
     return None
 
 
+def fp8_experts_fit(s: ModelShape) -> bool:
+    """Even whole experts (SGLang EP) must fit the FP8 block: SGLang FP8 MoE needs moe_intermediate % 128 == 0."""
+    return not s.is_moe or s.moe_ffn % FP8_BLOCK[0] == 0
+
+
 def fp8_moe_refusal(m: PrecisionMode, r: Recipe, s: ModelShape) -> str | None:
     block = FP8_BLOCK[0]
-    if m.rollout_format == "fp8-block" and s.is_moe and s.moe_ffn % block:
+    if m.rollout_format == "fp8-block" and not fp8_experts_fit(s):
         return (f"{r.model.name} has moe_intermediate_size {s.moe_ffn}, not a multiple of the FP8 block "
                 f"{block}: no engine layout can load its experts in block FP8")
     return None

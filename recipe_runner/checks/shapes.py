@@ -22,9 +22,7 @@ def fp8_block_shards(r: Recipe, s: ModelShape) -> Iterator[Finding]:
         return
     tp = r.rollout.gpus_per_engine
     block = FP8_BLOCK[0]
-    ep = bool(r.rollout.sglang.expert_parallel_size and r.rollout.sglang.expert_parallel_size > 1)
-    bad = [lin for lin in rollout_shards(s, tp, ep)
-           if lin.out_features % block or (lin.in_features % block and lin.name.endswith(("down_proj", "o_proj")))]
+    bad = fp8_block_misfits(s, tp, _expert_parallel(r))
     if bad:
         lin = bad[0]
         yield error("shapes.fp8-block", "rollout.gpus_per_engine",
@@ -38,8 +36,7 @@ def int4_group_shards(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     if m.rollout_format != "int4-pack":
         return
     g, tp = r.precision.group_size, r.rollout.gpus_per_engine
-    ep = bool(r.rollout.sglang.expert_parallel_size and r.rollout.sglang.expert_parallel_size > 1)
-    bad = [lin for lin in rollout_shards(s, tp, ep) if lin.routed_expert and lin.in_features % g]
+    bad = int4_group_misfits(s, tp, _expert_parallel(r), g)
     if bad:
         lin = bad[0]
         yield error("shapes.int4-group", "precision.group_size",
@@ -47,7 +44,7 @@ def int4_group_shards(r: Recipe, s: ModelShape) -> Iterator[Finding]:
                     f"by group size {g}", hint=_fix(s, tp, lin, g),
                     source="checkpoint-formats §1.4 (Marlin: K_part % G == 0)")
     etp = r.parallel.expert_tensor
-    if m.qat and s.is_moe and (s.moe_ffn // etp) % g:
+    if m.qat and not qat_groups_fit(s, etp, g):
         yield error("shapes.int4-group-train", "parallel.expert_tensor",
                     f"QAT fake-quant groups of {g} do not divide the expert shard {s.moe_ffn}//ETP{etp}",
                     hint="use parallel.expert_tensor=1")
@@ -59,6 +56,27 @@ def fp8_moe_intermediate(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     if message:
         yield error("shapes.fp8-moe-intermediate", "precision.mode", message, hint=other_modes(r, s),
                     source="pain-points §1.1 (sgl-project/sglang#10852)")
+
+
+def fp8_block_misfits(s: ModelShape, tp: int, expert_parallel: bool) -> list[Linear]:
+    """Shards at engine TP `tp` that block FP8 cannot tile (out-features, and in-features of row-parallel ones)."""
+    block = FP8_BLOCK[0]
+    return [lin for lin in rollout_shards(s, tp, expert_parallel)
+            if lin.out_features % block or (lin.in_features % block and lin.name.endswith(("down_proj", "o_proj")))]
+
+
+def int4_group_misfits(s: ModelShape, tp: int, expert_parallel: bool, group: int) -> list[Linear]:
+    """Routed-expert shards (the only INT4 weights) whose in-features the group size does not divide."""
+    return [lin for lin in rollout_shards(s, tp, expert_parallel) if lin.routed_expert and lin.in_features % group]
+
+
+def qat_groups_fit(s: ModelShape, expert_tensor: int, group: int) -> bool:
+    """QAT fake-quantizes the training shard of each routed expert in groups along its input dim."""
+    return not s.is_moe or (s.moe_ffn // expert_tensor) % group == 0
+
+
+def _expert_parallel(r: Recipe) -> bool:
+    return bool(r.rollout.sglang.expert_parallel_size and r.rollout.sglang.expert_parallel_size > 1)
 
 
 def _fix(s: ModelShape, tp: int, lin: Linear, group: int = 0) -> str:
