@@ -1,6 +1,6 @@
 """The model catalogue: every `model/` option with its family, size and the precision modes its shapes allow.
 
-Which modes a model can take follows from the pre-flight shape rules alone (checks/shapes.py, checks/precision.py):
+Which modes a model can take follows from the pre-flight shape rules alone (checks/shapes.py, checks/modes.py):
 block FP8 needs every rollout shard tiled by 128x128 blocks, INT4 needs each routed-expert shard's in-features
 divisible by the group size, and INT4 QAT needs routed experts to act on. Choosing the layout is the advisor's job;
 this lists the SGLang engine sizes (TP, with or without expert parallelism) at which a mode's checkpoint loads.

@@ -19,8 +19,8 @@ CASES = [
     (["explain", "R", "--recipes-dir", "D", "rollout.temperature", "k=v"], {"key": "rollout.temperature",
                                                                            "overrides": ["k=v"]}),
     (["diff", "A", "B", "-R", "x=1", "k=v"], {"right_overrides": ["x=1"], "overrides": ["k=v"]}),
-    (["sweep", "R", "--format", "json", "precision=bf16,fp8-rollout", "--group", "G", "k=v"],
-     {"format": "json", "group": "G", "overrides": ["precision=bf16,fp8-rollout", "k=v"]}),
+    (["sweep", "R", "--format", "json", "precision=bf16,fp8-rollout", "--out", "D", "k=v"],
+     {"format": "json", "out": "D", "overrides": ["precision=bf16,fp8-rollout", "k=v"]}),
 ]
 
 

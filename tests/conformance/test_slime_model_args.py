@@ -1,6 +1,8 @@
 """Conformance: slime's own start-up checks of model args against config.json, on one plan per model family.
 
-Runs only when RECIPE_RUNNER_SLIME points at a slime checkout (tested with THUDM/slime@624b824a). The module
+Two levels. With the conformance environment (RR_CONFORMANCE_*, docs/conformance.md) the plans go through the
+harness's worker: slime's real parse_args, validators and `_hf_validate_args`, with token accounting. With only
+RECIPE_RUNNER_SLIME pointing at a slime checkout (tested with THUDM/slime@624b824a), the lighter tests run: the module
 holding the checks (slime/backends/megatron_utils/arguments.py) imports Megatron-LM and transformers at the top,
 so the test executes only its check functions (`_hf_validate_args` and the helpers it calls,
 `_validate_allgather_cp_supported`), read from that file. What stands in for the rest of slime: the args
@@ -14,6 +16,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -25,7 +28,8 @@ from recipe_runner.resolve import resolve
 from tests.upstream import parse_args
 
 SLIME = os.environ.get("RECIPE_RUNNER_SLIME")
-pytestmark = pytest.mark.skipif(not SLIME, reason="set RECIPE_RUNNER_SLIME to a slime checkout")
+needs_slime = pytest.mark.skipif(not SLIME, reason="set RECIPE_RUNNER_SLIME to a slime checkout")
+HARNESS = ("RR_CONFORMANCE_SLIME", "RR_CONFORMANCE_MEGATRON", "RR_CONFORMANCE_PYTHON")
 
 CHECKS = ("_hf_validate_args", "_is_moe_config", "_has_dense_moe_layers", "_validate_allgather_cp_supported",
           "_is_allgather_cp_dsa_model", "_ALLGATHER_CP_DSA_ARCHITECTURES")
@@ -91,6 +95,25 @@ def test_one_plan_per_family() -> None:
     assert set(PLANS) == set(FAMILIES.values())
 
 
+@pytest.mark.skipif(not all(os.environ.get(v) for v in HARNESS), reason="needs the conformance environment")
+def test_one_plan_per_family_passes_slimes_real_parser(tmp_path: Path) -> None:
+    from tests.conformance.cases import case
+    from tests.conformance.test_conformance import WORKER, verdict
+
+    cases = [case(recipe, resolve(recipe, overrides).recipe.precision.mode, " ".join(overrides), overrides, None)
+             for recipe, overrides in PLANS.values()]
+    assert not [c.skipped for c in cases if c.skipped]
+    requests, out = tmp_path / "cases.json", tmp_path / "results.json"
+    requests.write_text(json.dumps([c.request for c in cases]))
+    run = subprocess.run([os.environ["RR_CONFORMANCE_PYTHON"], str(WORKER), str(requests),
+                          os.environ["RR_CONFORMANCE_SLIME"], os.environ["RR_CONFORMANCE_MEGATRON"], str(out)],
+                         capture_output=True, text=True, check=False, timeout=3600)
+    assert run.returncode == 0, run.stderr[-4000:]
+    results = {r["id"]: verdict(r) for r in json.loads(out.read_text())}
+    assert results == {c.id: "OK" for c in cases}
+
+
+@needs_slime
 @pytest.mark.parametrize("family", sorted(PLANS))
 def test_slime_accepts_the_plans_model_args(family: str) -> None:
     checks = slime_checks()
@@ -103,6 +126,7 @@ def test_slime_accepts_the_plans_model_args(family: str) -> None:
     checks["_validate_allgather_cp_supported"](args, cfg)
 
 
+@needs_slime
 def test_slime_rejects_a_script_value_the_config_contradicts() -> None:
     """The check is live: Qwen2.5-1.5B's rope_theta against qwen2.5-1.5B.sh's --rotary-base 10000."""
     from tests.upstream import MODEL_SCRIPTS

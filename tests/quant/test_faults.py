@@ -108,16 +108,6 @@ def test_second_conversion_into_a_locked_dst_exits_2_naming_the_holder(slow_src:
     assert group_of(dst) == 128 and family(dst) == ["D"]
 
 
-def test_two_conversions_started_together_one_wins_and_dst_is_the_winners(slow_src: Path, tmp_path: Path) -> None:
-    dst = tmp_path / "D"
-    runs = {g: spawn("convert", "int4", slow_src, dst, "--group-size", g, "--quiet") for g in (128, 64)}
-    results = {g: finish(p) for g, p in runs.items()}
-    codes = sorted(r[0] for r in results.values())
-    assert codes == [0, 2], results
-    (winner,) = [g for g, r in results.items() if r[0] == 0]
-    assert group_of(dst) == winner and family(dst) == ["D"]
-
-
 def test_publish_refuses_a_dst_that_appeared_or_changed_meanwhile(tmp_path: Path) -> None:
     dst = tmp_path / "D"
     with pytest.raises(UserError, match="invalid input") as e, staging(dst, None) as tmp:
