@@ -25,17 +25,18 @@ _GIB = 1024**3
 class Engine:
     name: str  # numpy | torch-cpu | cuda
     device: str  # cpu | cuda
-    start_s: float  # seconds before the first byte: imports, CUDA context
-    per_core: dict[str, float] | None  # GiB/s of input per worker thread, by mode; None: never math-bound
+    start_s: float  # seconds before the first byte: imports, CUDA context, planning
+    rate: dict[str, float]  # GiB/s of input by mode: per worker thread on CPU, in total on CUDA
 
 
-# Measured on the H200 machine (16 cores; benchmarks/convert.py, docs/converter.md "Engines");
-# `io` is the rate a conversion reaches when the math is free: page cache in, page cache out.
-IO_GIB_S = {"fp8": 3.0, "int4": 3.5}
+# Measured on the H200 machine (16 cores, 4 GiB shards, warm page cache; benchmarks/convert.py, tables in
+# docs/converter.md). IO_GIB_S caps every engine: the fastest whole-run rate seen (CUDA FP8 writes half the
+# bytes it reads; INT4's small MoE tensors cap at the numpy rate).
+IO_GIB_S = {"fp8": 5.0, "int4": 2.8}
 ENGINES = (
-    Engine("numpy", "cpu", 0.2, {"fp8": 0.25, "int4": 0.25}),
-    Engine("torch-cpu", "cpu", 5.0, {"fp8": 0.5, "int4": 0.4}),
-    Engine("cuda", "cuda", 6.5, None),
+    Engine("numpy", "cpu", 0.2, {"fp8": 0.12, "int4": 0.17}),
+    Engine("torch-cpu", "cpu", 4.2, {"fp8": 0.27, "int4": 0.13}),
+    Engine("cuda", "cuda", 5.5, {"fp8": 5.0, "int4": 2.5}),
 )
 
 
@@ -56,8 +57,8 @@ def gpu_visible() -> bool:
 
 
 def estimate_seconds(engine: Engine, mode: str, input_bytes: int, cores: int) -> float:
-    rate = IO_GIB_S[mode] if engine.per_core is None else min(IO_GIB_S[mode], cores * engine.per_core[mode])
-    return engine.start_s + input_bytes / _GIB / rate
+    rate = engine.rate[mode] * (cores if engine.device == "cpu" else 1)
+    return engine.start_s + input_bytes / _GIB / min(IO_GIB_S[mode], rate)
 
 
 def _torch_installed() -> bool:

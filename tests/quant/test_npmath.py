@@ -37,11 +37,13 @@ def same_scales(ours: np.ndarray, dtype: str, theirs: torch.Tensor) -> bool:
 
 
 def test_e4m3_table_equals_torch_for_every_class() -> None:
-    """Each float32 class (top 16 bits, low bits zero or not) with several representatives."""
+    """Each float32 class (top 16 bits, low bits zero or not) that reaches the cast: |x| <= 448 (callers
+    clamp first; torch versions differ beyond it, saturating or giving NaN) and NaN."""
     idx = np.arange(1 << 17, dtype=np.uint32)
     top = (idx >> 1) << 16
     for low in (1, 0x8000, 0xFFFF):
         f = np.where(idx & 1, top | low, top).astype(np.uint32).view(np.float32)
+        f = f[(np.abs(f) <= 448) | np.isnan(f)]
         expected = torch.from_numpy(f.copy()).to(torch.float8_e4m3fn).view(torch.uint8).numpy()
         assert np.array_equal(npmath.to_e4m3(f), expected)
 
