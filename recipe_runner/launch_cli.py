@@ -6,7 +6,6 @@ Registered by cli._register_optional; Ray is imported only when a command runs.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 
@@ -70,6 +69,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
     client = _client(args)
     if args.follow:
+        import asyncio
+
         asyncio.run(stream_logs(client, args.job_id))
     else:
         sys.stdout.write(client.get_job_logs(args.job_id))
