@@ -8,6 +8,7 @@ Each returns None when its package is missing, so verification degrades to our o
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,18 @@ Dequant = Callable[[dict[str, "torch.Tensor"]], "torch.Tensor"]
 
 def _version(pkg: str) -> str:
     return f"{pkg} {importlib.metadata.version(pkg)}"
+
+
+def preload(mode: str) -> None:
+    """Import the mode's reference packages now (seconds: they pull in transformers), e.g. in a thread
+    while other work runs; a missing package is left for the *_reference functions to report."""
+    modules = ["compressed_tensors.compressors", "compressed_tensors.quantization"] if mode == "int4" else [
+        "transformers.integrations.finegrained_fp8", "compressed_tensors.entrypoints.convert"]
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass
 
 
 def int4_reference(quantization_config: dict[str, Any]) -> tuple[str, Dequant] | None:
