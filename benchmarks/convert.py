@@ -147,6 +147,8 @@ def main() -> None:
     ap.add_argument("--device", nargs="+", default=["auto"], help="auto cpu cuda numpy torch-cpu (several: each)")
     ap.add_argument("--workers", type=int, nargs="+", default=[0], help="worker counts to try (0: default)")
     ap.add_argument("--drop-sources", action="store_true", help="delete each source after its runs (disk space)")
+    ap.add_argument("--verify", action="store_true",
+                    help="after the first device's conversion, time `recipe-runner verify DST --source SRC` too")
     ap.add_argument("--json", type=Path, help="also write the rows as JSON here")
     args = ap.parse_args()
     starts = {m: import_seconds(m) for m in ("numpy", "torch")}
@@ -169,6 +171,8 @@ def main() -> None:
             for w in args.workers:
                 dst = args.workdir / f"out-{mode}"
                 res = run_child(mode, src, dst, device, w)
+                first = device == args.device[0] and w == args.workers[0]
+                verify = run_verify(src, dst) if args.verify and first else None
                 shutil.rmtree(dst)
                 row = {
                     "mode": mode,
@@ -182,6 +186,9 @@ def main() -> None:
                     "process_vs_copy": res["process_s"] / copy_s,
                     "peak_rss_gib": res["rss"] / GIB,
                 }
+                if verify:
+                    row.update(verify_s=verify["s"], verify_vs_convert=verify["s"] / res["process_s"],
+                               verify_rss_gib=verify["rss"] / GIB, verify_reference=verify["reference"])
                 rows.append(row)
                 print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()),
                       flush=True)
@@ -197,6 +204,13 @@ def main() -> None:
             f"{r['process_s']:.2f} | {r['start_s']:.2f} | {r['convert_s']:.2f} | {r['copy_s']:.2f} | "
             f"{r['process_vs_copy']:.2f}x | {r['peak_rss_gib']:.2f} |"
         )
+    checked = [r for r in rows if "verify_s" in r]
+    if checked:
+        print("\n| mode | input GiB | convert process s | verify process s | verify/convert | verify peak RSS GiB | "
+              "reference |\n|---|---|---|---|---|---|---|")
+        for r in checked:
+            print(f"| {r['mode']} | {r['input_gib']:.2f} | {r['process_s']:.2f} | {r['verify_s']:.2f} | "
+                  f"{r['verify_vs_convert']:.2f}x | {r['verify_rss_gib']:.2f} | {r['verify_reference']} |")
     if args.json:
         args.json.write_text(json.dumps({"imports": starts, "rows": rows}, indent=2))
 
@@ -218,6 +232,19 @@ def run_child(mode: str, src: Path, dst: Path, device: str, workers: int) -> dic
         raise SystemExit(f"unexpected convert output: {out.decode()}")
     return {"process_s": wall, "convert_s": float(m["s"]), "engine": m["engine"], "workers": int(m["workers"]),
             "rss": usage.ru_maxrss * 1024}
+
+
+def run_verify(src: Path, dst: Path) -> dict:
+    """`recipe-runner verify DST --source SRC --json` in a fresh process: wall time, peak RSS, reference."""
+    argv = [sys.executable, "-m", "recipe_runner.cli", "verify", str(dst), "--source", str(src), "--json"]
+    start = time.monotonic()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = proc.stdout.read(), proc.stderr.read()  # type: ignore[union-attr]
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - start
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"verify failed: {argv}\n{out.decode()[-2000:]}\n{err.decode()}")
+    return {"s": wall, "rss": usage.ru_maxrss * 1024, "reference": json.loads(out)["reference"]}
 
 
 if __name__ == "__main__":

@@ -261,8 +261,6 @@ def _our_dequant(torch: ModuleType, reader: _Reader, w: _Work, r0: int, r1: int,
 
 def _first_pass(torch: ModuleType, reader: _Reader, w: _Work, qc: dict[str, Any]) -> None:
     """Finite, codes, shape record, error against the source; copies byte-equal to the source."""
-    from . import int4
-
     if w.kind == "copy":
         if w.source is not None and not reader.same_bytes(w.parts["weight"], w.source):
             w.problems.append(f"{w.name}: kept tensor differs from the source")
@@ -278,16 +276,21 @@ def _first_pass(torch: ModuleType, reader: _Reader, w: _Work, qc: dict[str, Any]
     finite, minus8 = True, False
     for r0, r1 in _slabs(w, block_rows):
         deq, tensors = _our_dequant(torch, reader, w, r0, r1, qc)
-        finite = finite and bool(torch.isfinite(deq).all())
-        if w.kind == "int4":
-            minus8 = minus8 or bool((int4.unpack(tensors["weight_packed"], deq.shape[1]) == -8).any())
+        # deq is finite iff the scales are and (FP8) no code is NaN (e4m3fn NaN: exponent and mantissa all 1)
+        scale = tensors["weight_scale_inv" if w.kind == "fp8" else "weight_scale"]
+        finite = finite and bool(torch.isfinite(scale).all())
+        if w.kind == "fp8":
+            finite = finite and not bool((tensors["weight"].view(torch.uint8) & 0x7F).eq_(0x7F).any())
+        else:  # stored nibble = code + 8, so code -8 is a zero nibble
+            b = tensors["weight_packed"].view(torch.uint8)
+            minus8 = minus8 or bool((b & 0xF).eq_(0).any()) or bool((b >> 4).eq_(0).any())
         if w.source is not None:
-            src = reader.rows(w.source, r0, r1).float()
-            diff = deq.float() - src
-            w.err_sq += float(diff.square().sum(dtype=torch.float64))
-            w.ref_sq += float(src.square().sum(dtype=torch.float64))
+            src = reader.rows(w.source, r0, r1).float().view(-1)
+            diff = deq.float().view(-1).sub_(src)
+            w.err_sq += float(torch.dot(diff, diff))
+            w.ref_sq += float(torch.dot(src, src))
             if diff.numel():
-                w.max_abs = max(w.max_abs, float(diff.abs().max()))
+                w.max_abs = max(w.max_abs, float(diff.abs_().max()))
     if not finite:
         w.problems.append(f"{w.name}: dequantized weight has NaN or Inf")
     if minus8:
