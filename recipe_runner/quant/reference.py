@@ -61,10 +61,15 @@ def fp8_reference(block: tuple[int, int], shape: tuple[int, int]) -> tuple[str, 
             op = Fp8Dequantize(hf_quantizer=None)
 
             def hf(tensors: dict[str, torch.Tensor]) -> torch.Tensor:
-                return op.convert(
+                out = op.convert(
                     {"weight": tensors["weight"], "weight_scale_inv": tensors["weight_scale_inv"]},
                     full_layer_name="m.weight",
-                )["m.weight"]
+                )
+                # 5.24 keys the result by full_layer_name, earlier 5.x by the input key; values may be lists
+                weights = [v for k, v in out.items() if "scale" not in k]
+                if len(weights) != 1:
+                    raise RuntimeError(f"unexpected Fp8Dequantize output keys {sorted(out)}")
+                return weights[0][0] if isinstance(weights[0], list) else weights[0]
 
             return _version("transformers") + " FineGrainedFP8", hf
     try:
