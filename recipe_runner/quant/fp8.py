@@ -65,5 +65,8 @@ def dequantize(q: torch.Tensor, scale: torch.Tensor, block: tuple[int, int]) -> 
     """float32 `q * scale` with each scale broadcast over its tile (DeepSeek `weight_dequant`)."""
     n, k = q.shape
     bn, bk = block
+    nb, kb = scale.shape
+    if (nb * bn, kb * bk) == (n, k):  # whole tiles: broadcast in place of a full-size scale tensor
+        return (q.float().view(nb, bn, kb, bk) * scale.view(nb, 1, kb, 1)).view(n, k)
     full = scale.repeat_interleave(bn, dim=0)[:n].repeat_interleave(bk, dim=1)[:, :k]
     return q.float() * full

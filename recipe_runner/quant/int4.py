@@ -47,6 +47,6 @@ def unpack(packed: torch.Tensor, k: int) -> torch.Tensor:
 
 def dequantize(packed: torch.Tensor, scale: torch.Tensor, k: int) -> torch.Tensor:
     """`q * scale` in the scale dtype, each scale broadcast over its group (what compressed-tensors does)."""
-    codes = unpack(packed, k).float()
-    group = k // scale.shape[1]
-    return (codes * scale.float().repeat_interleave(group, dim=1)).to(scale.dtype)
+    n, groups = scale.shape
+    codes = unpack(packed, k).float().view(n, groups, k // groups)
+    return (codes * scale.float().view(n, groups, 1)).view(n, k).to(scale.dtype)

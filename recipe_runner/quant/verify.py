@@ -77,6 +77,7 @@ class _Work:
     err_sq: float = 0.0
     ref_sq: float = 0.0
     max_abs: float = 0.0
+    reference: str | None = None  # the consumer's dequantizer that was compared, once it ran
 
 
 class _Reader:
@@ -259,8 +260,43 @@ def _our_dequant(torch: ModuleType, reader: _Reader, w: _Work, r0: int, r1: int,
     return int4.dequantize(packed, scale, k), tensors
 
 
-def _first_pass(torch: ModuleType, reader: _Reader, w: _Work, qc: dict[str, Any]) -> None:
-    """Finite, codes, shape record, error against the source; copies byte-equal to the source."""
+class _References:
+    """The consumer's dequantizer per module, once the background import is done (None before that)."""
+
+    def __init__(self, preload: Future[None], mode: str, qc: dict[str, Any]) -> None:
+        self.preload, self.mode, self.qc, self.lock = preload, mode, qc, threading.Lock()
+        self.int4: tuple[str, reference.Dequant] | None = None
+        self.int4_done = False
+
+    def ready(self) -> bool:
+        return self.preload.done()
+
+    def get(self, w: _Work) -> tuple[str, reference.Dequant] | None:
+        self.preload.result()
+        if w.kind == "fp8":
+            return reference.fp8_reference(tuple(self.qc["weight_block_size"]), w.parts["weight"][1].shape)  # type: ignore[arg-type]
+        with self.lock:
+            if not self.int4_done:
+                self.int4, self.int4_done = reference.int4_reference(self.qc), True
+        return self.int4
+
+
+def _compare(torch: ModuleType, w: _Work, ref: tuple[str, reference.Dequant], deq: Any, tensors: dict) -> bool:
+    """Our dequantization of one slab equals the consumer's; False (and a problem) when not."""
+    try:
+        expected = ref[1](tensors)
+    except Exception as e:  # a third-party API change must read as a finding, not a crash
+        w.problems.append(f"{w.name}: {ref[0]} could not dequantize it ({type(e).__name__}: {e})")
+        return False
+    if not torch.equal(expected, deq.to(expected.dtype)):
+        w.problems.append(f"{w.name}: our dequantization differs from {ref[0]}")
+        return False
+    return True
+
+
+def _first_pass(torch: ModuleType, reader: _Reader, w: _Work, qc: dict[str, Any], refs: _References) -> None:
+    """Finite, codes, shape record, error against the source; copies byte-equal to the source. Once the
+    reference packages are imported, the reference comparison runs here too, on the slabs already read."""
     if w.kind == "copy":
         if w.source is not None and not reader.same_bytes(w.parts["weight"], w.source):
             w.problems.append(f"{w.name}: kept tensor differs from the source")
@@ -274,8 +310,12 @@ def _first_pass(torch: ModuleType, reader: _Reader, w: _Work, qc: dict[str, Any]
             return
     block_rows = qc["weight_block_size"][0] if w.kind == "fp8" else 1
     finite, minus8 = True, False
+    ref = refs.get(w) if refs.ready() else None
+    agreed = ref is not None
     for r0, r1 in _slabs(w, block_rows):
         deq, tensors = _our_dequant(torch, reader, w, r0, r1, qc)
+        if agreed:
+            agreed = _compare(torch, w, ref, deq, tensors)  # type: ignore[arg-type]
         # deq is finite iff the scales are and (FP8) no code is NaN (e4m3fn NaN: exponent and mantissa all 1)
         scale = tensors["weight_scale_inv" if w.kind == "fp8" else "weight_scale"]
         finite = finite and bool(torch.isfinite(scale).all())
@@ -295,32 +335,21 @@ def _first_pass(torch: ModuleType, reader: _Reader, w: _Work, qc: dict[str, Any]
         w.problems.append(f"{w.name}: dequantized weight has NaN or Inf")
     if minus8:
         w.problems.append(f"{w.name}: code -8 present, symmetric INT4 uses [-7, 7]")
+    if ref is not None:
+        w.reference = ref[0]
 
 
-def _reference_pass(
-    torch: ModuleType, reader: _Reader, w: _Work, qc: dict[str, Any], ref: tuple[str, reference.Dequant] | None
-) -> str | None:
-    """Our dequantization equals the consumer's, slab by slab; returns the reference's name, if any ran."""
-    if ref is None or w.problems:
-        return None
+def _reference_pass(torch: ModuleType, reader: _Reader, w: _Work, qc: dict[str, Any], refs: _References) -> None:
+    """The reference comparison for a module the first pass saw before the reference was imported."""
+    ref = refs.get(w)
+    if ref is None:
+        return
+    w.reference = ref[0]
     block_rows = qc["weight_block_size"][0] if w.kind == "fp8" else 1
     for r0, r1 in _slabs(w, block_rows):
         deq, tensors = _our_dequant(torch, reader, w, r0, r1, qc)
-        try:
-            expected = ref[1](tensors)
-        except Exception as e:  # a third-party API change must read as a finding, not a crash
-            w.problems.append(f"{w.name}: {ref[0]} could not dequantize it ({type(e).__name__}: {e})")
-            break
-        if not torch.equal(expected, deq.to(expected.dtype)):
-            w.problems.append(f"{w.name}: our dequantization differs from {ref[0]}")
-            break
-    return ref[0]
-
-
-def _reference_for(w: _Work, qc: dict[str, Any], int4_ref: Any) -> tuple[str, reference.Dequant] | None:
-    if w.kind == "int4":
-        return int4_ref
-    return reference.fp8_reference(tuple(qc["weight_block_size"]), w.parts["weight"][1].shape)  # type: ignore[arg-type]
+        if not _compare(torch, w, ref, deq, tensors):
+            return
 
 
 def verify_checkpoint(dst: Path | str, source: Path | str | None = None, workers: int | None = None) -> VerifyReport:
@@ -340,15 +369,13 @@ def verify_checkpoint(dst: Path | str, source: Path | str | None = None, workers
         torch.set_num_threads(1)  # parallel over tensors, as in convert
         try:
             with ThreadPoolExecutor(max_workers=workers or usable_cores()) as pool:
+                refs = _References(preload, mode, qc)
                 order = sorted(plan.work, key=lambda w: -sum(t.nbytes for _, t in w.parts.values()))
-                for f in [pool.submit(_first_pass, torch, reader, w, qc) for w in order]:
+                for f in [pool.submit(_first_pass, torch, reader, w, qc, refs) for w in order]:
                     f.result()
-                preload.result()
-                int4_ref = reference.int4_reference(qc) if mode == "int4" else None
-                quantized = [w for w in order if w.kind != "copy"]
-                refs = [pool.submit(_reference_pass, torch, reader, w, qc, _reference_for(w, qc, int4_ref))
-                        for w in quantized]
-                names = {f.result() for f in refs} - {None}
+                late = [w for w in order if w.kind != "copy" and w.reference is None and not w.problems]
+                for f in [pool.submit(_reference_pass, torch, reader, w, qc, refs) for w in late]:
+                    f.result()
         finally:
             torch.set_num_threads(previous)
             reader.close()
@@ -366,5 +393,6 @@ def verify_checkpoint(dst: Path | str, source: Path | str | None = None, workers
         problems.append("no quantized tensor found")
     err_sq, ref_sq = sum(w.err_sq for w in work), sum(w.ref_sq for w in work)
     overall = math.sqrt(err_sq / ref_sq) if src_ckpt is not None and ref_sq > 0 else None
+    names = {w.reference for w in work} - {None}
     ref = ", ".join(sorted(names)) or "none installed (compressed-tensors / transformers); ours only"  # type: ignore[arg-type]
     return VerifyReport(Path(dst), mode, ref, tuple(checks), tuple(problems), overall)
