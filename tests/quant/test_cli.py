@@ -147,3 +147,17 @@ def test_cpu_conversion_needs_no_torch_and_cuda_says_how_to_install_it(
                       "torch", "recipe-runner[convert]")
     assert not (tmp_path / "c").exists()
     assert_user_error(no_torch("verify", str(tmp_path / "o")), "torch", "recipe-runner[convert]")
+
+
+def test_convert_path_imports_only_what_it_needs(checkpoints: dict[str, Path], tmp_path: Path) -> None:
+    """Start-up: the numpy engine's whole command loads no Hydra, pydantic, plan modules or torch."""
+    code = (
+        "import sys; from recipe_runner.cli import main; "
+        "code = main(['convert', 'fp8', sys.argv[1], sys.argv[2], '--quiet']); "
+        "heavy = [m for m in ('hydra', 'omegaconf', 'pydantic', 'recipe_runner.plan', 'recipe_runner.spec', "
+        "'torch', 'safetensors') if m in sys.modules]; "
+        "print(heavy); sys.exit(code or bool(heavy))"
+    )
+    p = subprocess.run([sys.executable, "-c", code, str(checkpoints["qwen3"]), str(tmp_path / "o")],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert p.returncode == 0, (p.stdout, p.stderr)
