@@ -158,8 +158,9 @@ def main() -> None:
         if gib <= 0:
             continue
         src = args.workdir / f"src-{mode}-{gib}g-{args.shard_gib}s"
-        if not src.exists():
-            write_checkpoint(src, gib, args.shard_gib, moe)
+        if not src.exists():  # in a child: this process stays small, so children's ru_maxrss is their own
+            subprocess.run([sys.executable, __file__, "_write", str(src), str(gib), str(args.shard_gib), str(moe)],
+                           check=True)
         input_bytes = sum(p.stat().st_size for p in src.glob("*.safetensors"))
         copy_dst = args.workdir / "copy"
         shutil.rmtree(copy_dst, ignore_errors=True)
@@ -252,4 +253,7 @@ def run_verify(src: Path, dst: Path) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["_write"]:
+        write_checkpoint(Path(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5] == "True")
+    else:
+        main()
