@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from recipe_runner import __version__
+from recipe_runner import __version__, run_config
 from recipe_runner.errors import user_error
 from recipe_runner.plan import Plan
 from recipe_runner.render import json_format, rayjob, sbatch, shell
@@ -41,6 +41,7 @@ def write_bundle(resolved: Resolved, plan: Plan, out: str | Path, recipes_dir: s
     try:
         for name, text in files(resolved, plan, out, recipes_dir, command or sys.argv).items():
             path = tmp / name
+            path.parent.mkdir(exist_ok=True)
             path.write_text(text)
             if name.endswith(".sh"):
                 path.chmod(0o755)
@@ -53,7 +54,8 @@ def write_bundle(resolved: Resolved, plan: Plan, out: str | Path, recipes_dir: s
 
 
 def files(resolved: Resolved, plan: Plan, out: Path, recipes_dir: str | None, command: list[str]) -> dict[str, str]:
-    return {
+    run_config_file = {run_config.BUNDLE_PATH: plan.run_config} if plan.run_config else {}
+    return {**run_config_file,
         RECIPE_FILE: recipe_yaml(resolved),
         "plan.json": json_format.render(plan),
         "launch.sh": shell.render(plan),

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recipe_runner import doctor
+from recipe_runner import doctor, run_config
 from recipe_runner.errors import Problem, RunError, UserError, user_error
 from recipe_runner.plan import Plan, Step
+from recipe_runner.tracking import RUN_CONFIG_FILE
 
 if TYPE_CHECKING:
     from ray.job_submission import JobSubmissionClient
@@ -224,8 +225,8 @@ def submit(client: JobSubmissionClient, plan: Plan, sid: str) -> str:
         candidate = sid if n == 1 else f"{sid}-r{n}"
         status = job_status(client, candidate)
         if status is None:
-            client.submit_job(entrypoint=job_entrypoint(plan), runtime_env={"env_vars": plan.env},
-                              submission_id=candidate)
+            with run_config.runtime_env(plan) as runtime_env:  # Ray uploads the run config's working_dir
+                client.submit_job(entrypoint=job_entrypoint(plan), runtime_env=runtime_env, submission_id=candidate)
             print(f"submit: job {candidate} -> {client.get_address()}")
             return candidate
         if not status.is_terminal():
@@ -328,6 +329,8 @@ def dry_run(resolved: Resolved, plan: Plan, target: Target, sid: str) -> str:
     item("submit", f"job {sid} to {target.address}")
     out.append(f"       entrypoint: {job_entrypoint(plan)}")
     out.append(f"       runtime_env: {json.dumps({'env_vars': plan.env})}")
+    if plan.run_config:
+        out.append(f"       working_dir: a temp dir holding {RUN_CONFIG_FILE} (the W&B run config), uploaded by Ray")
     item("follow", "stream the job's logs; exit code 0 if it SUCCEEDED, 1 otherwise; Ctrl-C: stop or detach")
     return "\n".join(out) + "\n"
 

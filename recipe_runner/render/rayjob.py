@@ -12,7 +12,7 @@ import shlex
 
 import yaml
 
-from recipe_runner import __version__
+from recipe_runner import __version__, run_config
 from recipe_runner.plan import Plan
 
 IMAGE = "slimerl/slime:latest"  # built from THUDM/slime@624b824a:docker/Dockerfile (patched Megatron + SGLang)
@@ -48,9 +48,9 @@ def render(plan: Plan) -> str:
 
 
 def entrypoint(plan: Plan) -> str:
-    """`python3 train.py ARGS`: the part of the submit step after `--`."""
+    """`python3 train.py ARGS`: the part of the submit step after `--`, started where the run config is written."""
     argv = plan.step("submit").argv
-    return shlex.join(argv[argv.index("--") + 1:])
+    return run_config.rayjob_entrypoint(plan, shlex.join(argv[argv.index("--") + 1:]))
 
 
 def job_name(plan: Plan) -> str:

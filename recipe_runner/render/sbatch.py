@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shlex
 
-from recipe_runner import __version__
+from recipe_runner import __version__, run_config
 from recipe_runner.plan import Plan, Step
 from recipe_runner.render.shell import WAIT_FOR_GPUS, _command
 
@@ -56,6 +56,8 @@ def _step(plan: Plan, step: Step) -> list[str]:
             WAIT_FOR_GPUS.format(gpus=plan.nodes * plan.gpus_per_node, nodes=plan.nodes).rstrip(),
             "",
         ]
+    if step.name == "submit":
+        head += run_config.script_lines(plan, run_config.SLURM_SUBMIT_DIR)
     return head + [_command(step, multiline=step.name == "submit"), ""]
 
 

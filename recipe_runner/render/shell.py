@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 
-from recipe_runner import __version__
+from recipe_runner import __version__, run_config
 from recipe_runner.plan import Plan, Step
 
 WAIT_FOR_GPUS = """\
@@ -36,6 +36,7 @@ def render(plan: Plan) -> str:
             out.append("#   " + shlex.join(step.argv))
             out.append(WAIT_FOR_GPUS.format(gpus=plan.nodes * plan.gpus_per_node, nodes=plan.nodes))
             continue
+        out += run_config.script_lines(plan, run_config.SCRIPT_DIR) if step.name == "submit" else []
         out.append(_command(step, multiline=step.name == "submit"))
         out.append("")
     return "\n".join(out).rstrip() + "\n"
