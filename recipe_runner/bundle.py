@@ -20,13 +20,15 @@ from pathlib import Path
 import yaml
 
 from recipe_runner import __version__, run_config
-from recipe_runner.errors import user_error
+from recipe_runner.compose import SHIPPED_RECIPES
+from recipe_runner.errors import UserError, user_error
 from recipe_runner.plan import Plan
-from recipe_runner.render import json_format, rayjob, sbatch, shell
+from recipe_runner.render import render
 from recipe_runner.resolve import Resolved
 
 RECIPE_FILE = "recipe.yaml"
 RECIPE_NAME = "recipe"  # the bundle dir holds <RECIPE_NAME>.yaml, so it works as a --recipes-dir
+CLUSTER_FILES = {"launch.sh": "shell", "rayjob.yaml": "rayjob", "sbatch.sh": "sbatch"}  # file -> render format
 
 
 def write_bundle(resolved: Resolved, plan: Plan, out: str | Path, recipes_dir: str | None,
@@ -54,16 +56,27 @@ def write_bundle(resolved: Resolved, plan: Plan, out: str | Path, recipes_dir: s
 
 
 def files(resolved: Resolved, plan: Plan, out: Path, recipes_dir: str | None, command: list[str]) -> dict[str, str]:
+    rendered, not_rendered = cluster_files(plan)
+    meta = {**manifest(resolved, plan, out, recipes_dir, command), "not_rendered": not_rendered}
     run_config_file = {run_config.BUNDLE_PATH: plan.run_config} if plan.run_config else {}
     return {**run_config_file,
         RECIPE_FILE: recipe_yaml(resolved),
-        "plan.json": json_format.render(plan),
-        "launch.sh": shell.render(plan),
+        "plan.json": render(plan, "json"),
         "convert.sh": convert_sh(plan),
-        "rayjob.yaml": rayjob.render(plan),
-        "sbatch.sh": sbatch.render(plan),
-        "manifest.json": json.dumps(manifest(resolved, plan, out, recipes_dir, command), indent=2) + "\n",
+        **rendered,
+        "manifest.json": json.dumps(meta, indent=2) + "\n",
     }
+
+
+def cluster_files(plan: Plan) -> tuple[dict[str, str], dict[str, str]]:
+    """The cluster formats this plan can become, and why the others cannot yet (e.g. a RayJob without storage)."""
+    rendered, not_rendered = {}, {}
+    for name, fmt in CLUSTER_FILES.items():
+        try:
+            rendered[name] = render(plan, fmt)
+        except UserError as e:
+            not_rendered[name] = e.render()
+    return rendered, not_rendered
 
 
 def recipe_yaml(resolved: Resolved) -> str:
@@ -88,7 +101,7 @@ def manifest(resolved: Resolved, plan: Plan, out: Path, recipes_dir: str | None,
         "fingerprint": plan.fingerprint,
         "recipe_runner_version": __version__,
         "recipes_dir": recipes_dir,
-        "git": git_state(Path(recipes_dir) if recipes_dir else Path(__file__).resolve().parent.parent / "recipes"),
+        "git": git_state(Path(recipes_dir) if recipes_dir else SHIPPED_RECIPES),
         "command": command,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "rerun": ["recipe-runner", "launch", RECIPE_NAME, "--recipes-dir", str(out)],

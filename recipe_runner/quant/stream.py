@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import errno
 import os
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
+
+from recipe_runner.errors import user_error
 
 from . import npmath
 from .header import OutTensor, TensorInfo
@@ -42,8 +45,29 @@ class Writer:
             view, pos = view[n:], pos + n
 
 
-# (shard name, job, source fd, writer, progress): quantize one tensor and write its outputs
-Quantizer = Callable[[str, TensorJob, int, Writer, Progress], None]
+class Guard:
+    """What every quantizer obeys: stop at the next slab once a job failed or the run was interrupted, and
+    refuse a weight with NaN or Inf unless `allow_nonfinite` (its scale would be NaN/Inf and the codes
+    garbage). Non-finite values are detected on the scales (NaN/Inf propagate through amax), which are small.
+    """
+
+    def __init__(self, allow_nonfinite: bool = False) -> None:
+        self.allow_nonfinite = allow_nonfinite
+        self.stop = threading.Event()
+
+    def check_finite(self, job: TensorJob, finite: bool) -> None:
+        if not finite and not self.allow_nonfinite:
+            raise user_error(
+                f"{job.shard.path}: {job.src.name}",
+                "has NaN or Inf values (or values beyond float32)",
+                rule="a weight to be quantized must be finite: its scales and codes would be NaN/garbage",
+                hint="fix the checkpoint, keep the tensor in high precision (int4: --ignore), "
+                "or pass --allow-nonfinite to convert it anyway",
+            )
+
+
+# (shard name, job, source fd, writer, progress, guard): quantize one tensor and write its outputs
+Quantizer = Callable[[str, TensorJob, int, Writer, Progress, Guard], None]
 
 
 def read_into(fd: int, pos: int, view: memoryview, name: str) -> None:
@@ -92,8 +116,13 @@ def row_align(params: Params) -> int:
     return params.block_size[0] if isinstance(params, Fp8Params) else 1
 
 
-def run_layout(layout: Layout, out_dir: Path, workers: int, progress: Progress, quantize: Quantizer) -> None:
-    """Write every output shard of `layout` into `out_dir`: copies here, quantized tensors by `quantize`."""
+def run_layout(
+    layout: Layout, out_dir: Path, workers: int, progress: Progress, quantize: Quantizer, guard: Guard
+) -> None:
+    """Write every output shard of `layout` into `out_dir`: copies here, quantized tensors by `quantize`.
+
+    On any error or interrupt, queued jobs are cancelled and running ones stop at their next slab.
+    """
     with ExitStack() as stack:
         src_fds: dict[str, int] = {}
         dst_fds: dict[str, int] = {}
@@ -115,7 +144,7 @@ def run_layout(layout: Layout, out_dir: Path, workers: int, progress: Progress, 
         def one(shard: str, job: TensorJob) -> None:
             fd = src_fds[str(job.shard.path)]
             if job.kind != "copy":
-                quantize(shard, job, fd, writer, progress)
+                quantize(shard, job, fd, writer, progress, guard)
                 return
             out = job.outputs[0]
             copy_range(
@@ -124,15 +153,21 @@ def run_layout(layout: Layout, out_dir: Path, workers: int, progress: Progress, 
             )  # fmt: skip
             progress.advance(job.src.nbytes)
 
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+        pool = ThreadPoolExecutor(max_workers=workers)
+        try:
             for future in [pool.submit(one, s, j) for s, j in jobs]:
                 future.result()
+        except BaseException:
+            guard.stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown()
 
 
 def cpu_quantizer(params: Params) -> Quantizer:
     """The numpy path: slabs small enough that a worker's temporaries stay in cache."""
 
-    def quantize(shard: str, job: TensorJob, fd: int, writer: Writer, progress: Progress) -> None:
+    def quantize(shard: str, job: TensorJob, fd: int, writer: Writer, progress: Progress, guard: Guard) -> None:
         t = job.src
         n, k = t.shape
         rb = row_bytes(t)
@@ -143,17 +178,22 @@ def cpu_quantizer(params: Params) -> Quantizer:
         else:
             floor = npmath.fp8_amax_floor(t.dtype)
         for r0, r1 in slabs(n, step):
+            if guard.stop.is_set():
+                return
             raw = buf[: (r1 - r0) * rb]
             read_into(fd, job.shard.data_start + t.begin + r0 * rb, memoryview(raw), t.name)
             x = npmath.as_float(raw, t.dtype, (r1 - r0, k))
             if isinstance(params, Fp8Params):
                 q, s = npmath.fp8_quantize(x, floor, params.block_size)
-                writer.write(shard, job.outputs[0], r0 * k, q)
+                guard.check_finite(job, bool(np.isfinite(s).all()))
                 writer.write(shard, job.outputs[1], (r0 // params.block_size[0]) * s.shape[1] * 4, s)
+                writer.write(shard, job.outputs[0], r0 * k, q)
             else:
                 p, s = npmath.int4_quantize(x, params.group_size, t.dtype)
-                writer.write(shard, job.outputs[0], r0 * (k // 8) * 4, p)
+                scale_values = npmath.as_float(s.view(np.uint8), t.dtype, s.shape)
+                guard.check_finite(job, bool(np.isfinite(scale_values).all()))
                 writer.write(shard, job.outputs[1], r0 * s.shape[1] * s.itemsize, s)
+                writer.write(shard, job.outputs[0], r0 * (k // 8) * 4, p)
             progress.advance(len(raw))
 
     return quantize

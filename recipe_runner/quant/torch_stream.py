@@ -22,7 +22,7 @@ from . import fp8, int4
 from .layout import Layout, TensorJob
 from .params import Fp8Params, Params
 from .progress import Progress
-from .stream import CPU_SLAB_ELEMENTS, Quantizer, Writer, read_into, row_align, row_bytes, slab_rows, slabs
+from .stream import CPU_SLAB_ELEMENTS, Guard, Quantizer, Writer, read_into, row_align, row_bytes, slab_rows, slabs
 
 CUDA_SLAB_ELEMENTS = 1 << 24  # 32 MiB of BF16 per transfer: few launches, bounded pinned memory
 TORCH_DTYPES = {"BF16": "bfloat16", "F16": "float16", "F32": "float32", "F64": "float64"}
@@ -52,7 +52,7 @@ def torch_cpu_quantizer(torch: ModuleType, params: Params) -> Quantizer:
     """torch's CPU kernels, one slab at a time (run inside `one_thread_per_worker`)."""
     import numpy as np
 
-    def quantize(shard: str, job: TensorJob, fd: int, writer: Writer, progress: Progress) -> None:
+    def quantize(shard: str, job: TensorJob, fd: int, writer: Writer, progress: Progress, guard: Guard) -> None:
         t = job.src
         n, k = t.shape
         rb = row_bytes(t)
@@ -62,15 +62,19 @@ def torch_cpu_quantizer(torch: ModuleType, params: Params) -> Quantizer:
         if not isinstance(params, Fp8Params):
             writer.write(shard, job.outputs[2], 0, np.array([n, k], dtype=np.int64))
         for r0, r1 in slabs(n, step):
+            if guard.stop.is_set():
+                return
             raw = buf[: (r1 - r0) * rb]
             read_into(fd, job.shard.data_start + t.begin + r0 * rb, memoryview(raw.numpy()), t.name)
             x = raw.view(dtype).view(r1 - r0, k)
             if isinstance(params, Fp8Params):
                 q, s = fp8.quantize(x, params.block_size)
+                guard.check_finite(job, bool(torch.isfinite(s).all()))
                 writer.write(shard, job.outputs[0], r0 * k, q.contiguous().view(torch.uint8).numpy())
                 writer.write(shard, job.outputs[1], (r0 // params.block_size[0]) * s.shape[1] * 4, s.numpy())
             else:
                 p, s = int4.quantize(x, params.group_size)
+                guard.check_finite(job, bool(torch.isfinite(s).all()))
                 writer.write(shard, job.outputs[0], r0 * (k // 8) * 4, p.numpy())
                 writer.write(shard, job.outputs[1], r0 * s.numel() // (r1 - r0) * s.element_size(),
                              s.contiguous().view(torch.uint8).numpy())
@@ -114,12 +118,14 @@ def cuda_quantizer(torch: ModuleType, device: Any, layout: Layout) -> Quantizer:
             ]
         return local.stream, local.slots
 
-    def finish(slot: _Slot, shard: str, job: TensorJob, writer: Writer, progress: Progress) -> None:
+    def finish(slot: _Slot, shard: str, job: TensorJob, writer: Writer, progress: Progress, guard: Guard) -> None:
         slot.event.synchronize()
         for r0, rows, k, nbytes, scale_cols in slot.pending:
             w_bytes, s_bytes = _out_bytes(params, rows, k, row_bytes(job.src) // k)
             weight = slot.out[0][:w_bytes].numpy()
             scale = slot.out[1][:s_bytes].numpy()
+            scale_dtype = getattr(torch, "float32" if isinstance(params, Fp8Params) else TORCH_DTYPES[job.src.dtype])
+            guard.check_finite(job, bool(torch.isfinite(slot.out[1][:s_bytes].view(scale_dtype)).all()))
             if isinstance(params, Fp8Params):
                 writer.write(shard, job.outputs[0], r0 * k, weight)
                 writer.write(shard, job.outputs[1], (r0 // params.block_size[0]) * scale_cols * 4, scale)
@@ -129,7 +135,7 @@ def cuda_quantizer(torch: ModuleType, device: Any, layout: Layout) -> Quantizer:
             progress.advance(nbytes)
         slot.pending.clear()
 
-    def quantize(shard: str, job: TensorJob, fd: int, writer: Writer, progress: Progress) -> None:
+    def quantize(shard: str, job: TensorJob, fd: int, writer: Writer, progress: Progress, guard: Guard) -> None:
         import numpy as np
 
         stream, pair = slots()
@@ -140,8 +146,10 @@ def cuda_quantizer(torch: ModuleType, device: Any, layout: Layout) -> Quantizer:
         if not isinstance(params, Fp8Params):
             writer.write(shard, job.outputs[2], 0, np.array([n, k], dtype=np.int64))
         for i, (r0, r1) in enumerate(slabs(n, slab(job))):
+            if guard.stop.is_set():
+                return
             slot = pair[i % 2]
-            finish(slot, shard, job, writer, progress)
+            finish(slot, shard, job, writer, progress, guard)
             nbytes = (r1 - r0) * rb
             read_into(fd, job.shard.data_start + t.begin + r0 * rb, memoryview(slot.inp[:nbytes].numpy()), t.name)
             with torch.cuda.stream(stream):
@@ -157,6 +165,6 @@ def cuda_quantizer(torch: ModuleType, device: Any, layout: Layout) -> Quantizer:
                 slot.event.record(stream)
             slot.pending.append((r0, r1 - r0, k, nbytes, s.shape[1]))
         for slot in pair:
-            finish(slot, shard, job, writer, progress)
+            finish(slot, shard, job, writer, progress, guard)
 
     return quantize

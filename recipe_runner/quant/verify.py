@@ -16,7 +16,6 @@ the page cache by then) to compare our dequantization with theirs.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import threading
@@ -33,7 +32,9 @@ from . import reference
 from .deps import require_torch
 from .device import usable_cores
 from .header import ShardHeader, TensorInfo
-from .rules import int4_ignored
+from .params import Fp8Params, Int4Params
+from .qconfig import QuantConfig, read_quantization_config
+from .rules import int4_quantizes
 from .source import INDEX_NAME, Checkpoint, open_checkpoint
 from .stream import read_into, slab_rows, slabs
 
@@ -119,16 +120,14 @@ class _Reader:
 
 
 def _check_index(ckpt: Checkpoint, problems: list[str]) -> None:
-    path = ckpt.root / INDEX_NAME
-    if not path.is_file():
+    if ckpt.index is None:
         problems.append(f"{INDEX_NAME}: missing")
         return
-    index = json.loads(path.read_text())
     names = {t.name for _, t in ckpt.tensors()}
-    unmapped = names - set(index.get("weight_map", {}))
+    unmapped = names - set(ckpt.index["weight_map"])
     if unmapped:
         problems.append(f"{INDEX_NAME}: {len(unmapped)} tensor(s) not in weight_map, e.g. {sorted(unmapped)[0]}")
-    total = index.get("metadata", {}).get("total_size")
+    total = ckpt.index.get("metadata", {}).get("total_size")
     if total != ckpt.total_bytes:
         problems.append(f"{INDEX_NAME}: metadata.total_size is {total}, the shards hold {ckpt.total_bytes} bytes")
 
@@ -148,14 +147,10 @@ def _check_with_safetensors(ckpt: Checkpoint, problems: list[str]) -> None:
             problems.append(f"{shard.path.name}: safetensors lists other tensors than its header")
 
 
-def _mode(ckpt: Checkpoint) -> tuple[str, dict[str, Any]]:
-    qc = (ckpt.config or {}).get("quantization_config") or {}
-    if qc.get("quant_method") == "fp8" and qc.get("weight_block_size"):
-        return "fp8", qc
-    if qc.get("quant_method") == "compressed-tensors" and qc.get("format") == "pack-quantized":
-        weights = qc.get("config_groups", {}).get("group_0", {}).get("weights", {})
-        if weights.get("num_bits") == 4 and weights.get("symmetric") and weights.get("strategy") == "group":
-            return "int4", qc
+def _mode(ckpt: Checkpoint) -> QuantConfig:
+    qc = read_quantization_config(ckpt.config, str(ckpt.root / "config.json"))
+    if qc is not None and qc.params is not None:
+        return qc
     raise user_error(
         str(ckpt.root / "config.json"),
         "has no block-FP8 or symmetric INT4 pack-quantized quantization_config",
@@ -184,22 +179,27 @@ class _Plan:
             return False
         return True
 
-    def add(self, name: str, kind: str, parts: dict[str, str]) -> None:
+    def add(self, name: str, kind: str, parts: dict[str, str], shape: tuple[int, ...]) -> None:
+        """`shape`: the module's weight shape here (dequantized), which the source's must equal."""
         source = None
         if self.src is not None:
             source = self.src.get(name)
             if source is None:
                 self.problems.append(f"{name}: not in the source checkpoint")
+            elif source[1].shape != shape:
+                self.problems.append(f"{name}: {list(shape)} here, {list(source[1].shape)} in the source")
+                source = None
         if kind == "copy" and source is None:
             return
         self.work.append(_Work(name, kind, {role: self.where[n] for role, n in parts.items()}, source))
 
 
-def _plan_fp8(p: _Plan, qc: dict[str, Any]) -> None:
+def _plan_fp8(p: _Plan, qc: QuantConfig) -> None:
     from . import fp8
 
-    block = tuple(qc["weight_block_size"])
-    skipped = set(qc.get("modules_to_not_convert") or [])
+    assert isinstance(qc.params, Fp8Params)
+    block = qc.params.block_size
+    skipped = set(qc.not_converted)
     for name, (_, t) in sorted(p.where.items()):
         if name.endswith(".weight_scale_inv"):
             continue
@@ -207,27 +207,27 @@ def _plan_fp8(p: _Plan, qc: dict[str, Any]) -> None:
         if t.dtype == "F8_E4M3":
             scale = f"{base}.weight_scale_inv"
             if len(t.shape) == 2 and p.shape_is(scale, "F32", fp8.scale_shape(t.shape, block)):  # type: ignore[arg-type]
-                p.add(name, "fp8", {"weight": name, "weight_scale_inv": scale})
+                p.add(name, "fp8", {"weight": name, "weight_scale_inv": scale}, t.shape)
         else:
             if name.endswith(".weight") and len(t.shape) == 2 and base not in skipped:
                 p.problems.append(f"{name}: kept in {t.dtype} but not listed in modules_to_not_convert")
-            p.add(name, "copy", {"weight": name})
+            p.add(name, "copy", {"weight": name}, t.shape)
 
 
-def _plan_int4(p: _Plan, qc: dict[str, Any]) -> None:
-    group = int(qc["config_groups"]["group_0"]["weights"]["group_size"])
-    ignore = tuple(qc.get("ignore") or ())
+def _plan_int4(p: _Plan, qc: QuantConfig) -> None:
+    assert isinstance(qc.params, Int4Params)
+    group, ignore = qc.params.group_size, qc.params.ignore
     for name, (_, t) in sorted(p.where.items()):
         if name.endswith((".weight_scale", ".weight_shape")):
             continue
         if not name.endswith(".weight_packed"):
-            if name.endswith(".weight") and len(t.shape) == 2 and not int4_ignored(name, ignore):
+            if int4_quantizes(name, t.shape, ignore):
                 p.problems.append(f"{name}: kept in {t.dtype} but not matched by the ignore rules")
-            p.add(name, "copy", {"weight": name})
+            p.add(name, "copy", {"weight": name}, t.shape)
             continue
         base = name[: -len(".weight_packed")]
         if len(t.shape) != 2:
-            p.problems.append(f"{name}: {t.dtype} {list(t.shape)}, expected I32 [N, K/8]")
+            p.problems.append(f"{name}: {list(t.shape)}, expected a 2-D [N, K/8] int32 tensor")
             continue
         n, k = t.shape[0], t.shape[1] * 8
         if (
@@ -236,13 +236,13 @@ def _plan_int4(p: _Plan, qc: dict[str, Any]) -> None:
             and p.shape_is(f"{base}.weight_shape", ("I64", "I32"), (2,))
         ):
             parts = {r: f"{base}.{r}" for r in ("weight_packed", "weight_scale", "weight_shape")}
-            p.add(f"{base}.weight", "int4", parts)
+            p.add(f"{base}.weight", "int4", parts, (n, k))
 
 
 def _slabs(w: _Work, block_rows: int) -> Iterator[tuple[int, int]]:
     t = next(iter(w.parts.values()))[1]
     n, k = t.shape[0], (t.shape[1] * 8 if w.kind == "int4" else t.shape[1])
-    yield from slabs(n, min(n, slab_rows(k, block_rows, SLAB_ELEMENTS)))
+    yield from slabs(n, max(1, min(n, slab_rows(k, block_rows, SLAB_ELEMENTS))))  # no slab for 0 rows
 
 
 def _our_dequant(torch: ModuleType, reader: _Reader, w: _Work, r0: int, r1: int, qc: dict[str, Any]) -> tuple:
@@ -267,6 +267,7 @@ class _References:
         self.preload, self.mode, self.qc, self.lock = preload, mode, qc, threading.Lock()
         self.int4: tuple[str, reference.Dequant] | None = None
         self.int4_done = False
+        self.int4_error = ""
 
     def ready(self) -> bool:
         return self.preload.done()
@@ -277,12 +278,18 @@ class _References:
             return reference.fp8_reference(tuple(self.qc["weight_block_size"]), w.parts["weight"][1].shape)  # type: ignore[arg-type]
         with self.lock:
             if not self.int4_done:
-                self.int4, self.int4_done = reference.int4_reference(self.qc), True
+                self.int4_done = True
+                try:
+                    self.int4 = reference.int4_reference(self.qc)
+                except ValueError as e:  # pydantic's ValidationError: a field we do not read is malformed
+                    self.int4_error = f"config.json: compressed-tensors cannot read this quantization_config: {e}"
         return self.int4
 
 
 def _compare(torch: ModuleType, w: _Work, ref: tuple[str, reference.Dequant], deq: Any, tensors: dict) -> bool:
     """Our dequantization of one slab equals the consumer's; False (and a problem) when not."""
+    if not deq.numel():  # an empty weight has nothing to compare (transformers divides by 0)
+        return True
     try:
         expected = ref[1](tensors)
     except Exception as e:  # a third-party API change must read as a finding, not a crash
@@ -356,7 +363,8 @@ def verify_checkpoint(dst: Path | str, source: Path | str | None = None, workers
     """Check DST's format and, with SOURCE, its error; problems are returned, not raised."""
     dst_ckpt = open_checkpoint(Path(dst))
     src_ckpt = open_checkpoint(Path(source)) if source is not None else None
-    mode, qc = _mode(dst_ckpt)
+    qc = _mode(dst_ckpt)
+    mode = qc.params.mode  # type: ignore[union-attr]
     torch = require_torch()
     with ThreadPoolExecutor(max_workers=1) as importer:
         preload: Future[None] = importer.submit(reference.preload, mode)  # overlaps pass 1
@@ -364,18 +372,21 @@ def verify_checkpoint(dst: Path | str, source: Path | str | None = None, workers
         _check_index(dst_ckpt, plan.problems)
         _check_with_safetensors(dst_ckpt, plan.problems)
         (_plan_fp8 if mode == "fp8" else _plan_int4)(plan, qc)
+        raw = qc.raw
         reader = _Reader(torch)
         previous = torch.get_num_threads()
         torch.set_num_threads(1)  # parallel over tensors, as in convert
         try:
             with ThreadPoolExecutor(max_workers=workers or usable_cores()) as pool:
-                refs = _References(preload, mode, qc)
+                refs = _References(preload, mode, raw)
                 order = sorted(plan.work, key=lambda w: -sum(t.nbytes for _, t in w.parts.values()))
-                for f in [pool.submit(_first_pass, torch, reader, w, qc, refs) for w in order]:
+                for f in [pool.submit(_first_pass, torch, reader, w, raw, refs) for w in order]:
                     f.result()
                 late = [w for w in order if w.kind != "copy" and w.reference is None and not w.problems]
-                for f in [pool.submit(_reference_pass, torch, reader, w, qc, refs) for w in late]:
+                for f in [pool.submit(_reference_pass, torch, reader, w, raw, refs) for w in late]:
                     f.result()
+                if refs.int4_error:
+                    plan.problems.append(refs.int4_error)
         finally:
             torch.set_num_threads(previous)
             reader.close()
