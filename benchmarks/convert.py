@@ -1,11 +1,16 @@
-"""Conversion benchmark: synthetic BF16 checkpoints with real Qwen3 names and shapes, converted to FP8
-(Qwen3-8B-shaped dense) and INT4 (Qwen3-30B-A3B-shaped MoE), next to a plain copy of the same files.
+"""Conversion benchmark, whole process: `recipe-runner convert` as a user runs it, next to a plain copy.
 
-Reports per run: wall time, GiB/s of input, peak resident memory of the converting process (wait4
-rusage of a fresh child), and the copy time (the I/O floor). The copy runs first, so both read a warm
-page cache; neither fsyncs. The source is generated once per mode and reused.
+Synthetic BF16 checkpoints with real Qwen3 names and shapes are converted to FP8 (Qwen3-8B-shaped
+dense) and INT4 (Qwen3-30B-A3B-shaped MoE). Per run: the process's wall time from spawn to exit
+(`process s`, what the user waits for), the conversion proper as the converter reports it
+(`convert s`), their difference (`start s`: interpreter, imports, CUDA context, planning), the ratio
+of the whole process to the plain copy of the same files, and peak RSS (wait4 rusage). The copy runs
+first, after a warm-up copy, so both read a warm page cache; neither fsyncs; the copy is removed before
+converting (disk space). `--device` takes the CLI's choices and engine names (numpy, torch-cpu).
 
     python benchmarks/convert.py --workdir /tmp/bench --fp8-gib 2.6 --int4-gib 1.5 --shard-gib 1
+    python benchmarks/convert.py --workdir /tmp/bench --fp8-gib 24 --int4-gib 24 --shard-gib 4 \
+        --device auto numpy torch-cpu cuda --drop-sources
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -119,40 +125,17 @@ def plain_copy(src: Path, dst: Path) -> float:
     return time.monotonic() - start
 
 
-def run_child(argv: list[str]) -> tuple[dict, float, int]:
-    """Run a conversion in a fresh process; return its JSON result, wall time and peak RSS (bytes)."""
-    start = time.monotonic()
-    proc = subprocess.Popen([sys.executable, __file__, "_child", *argv], stdout=subprocess.PIPE)
-    assert proc.stdout is not None
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise SystemExit(f"child failed ({proc.returncode}): {argv}")
-    return json.loads(out), time.monotonic() - start, usage.ru_maxrss * 1024
+_LINE = re.compile(r" in (?P<s>[0-9.]+) s \([0-9.]+ GiB/s, (?P<engine>[a-z-]+), (?P<workers>[0-9]+) workers\)")
 
 
-def child(argv: list[str]) -> None:
-    """Import first (not timed), then time the conversion alone."""
-    mode, src, dst, device, workers = argv
-    import torch  # noqa: F401  (import cost is excluded from the conversion time)
-
-    from recipe_runner.quant.convert import convert_checkpoint
-    from recipe_runner.quant.params import Fp8Params, Int4Params
-
-    params = Fp8Params((128, 128)) if mode == "fp8" else Int4Params(128)
-    r = convert_checkpoint(src, dst, params, device=device, workers=int(workers) or None, force=True, progress=False)
-    print(
-        json.dumps(
-            {
-                "seconds": r.seconds,
-                "device": r.device,
-                "workers": r.workers,
-                "input": r.input_bytes,
-                "output": r.output_bytes,
-            }
-        )
-    )
+def import_seconds(module: str) -> float:
+    """Wall time of `python -c "import MODULE"`, best of 3 (start-up cost on its own)."""
+    times = []
+    for _ in range(3):
+        start = time.monotonic()
+        subprocess.run([sys.executable, "-c", f"import {module}"], check=True)
+        times.append(time.monotonic() - start)
+    return min(times)
 
 
 def main() -> None:
@@ -161,59 +144,116 @@ def main() -> None:
     ap.add_argument("--fp8-gib", type=float, default=2.6, help="dense checkpoint size for FP8 (0: skip)")
     ap.add_argument("--int4-gib", type=float, default=1.5, help="MoE checkpoint size for INT4 (0: skip)")
     ap.add_argument("--shard-gib", type=float, default=1.0)
-    ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    ap.add_argument("--device", nargs="+", default=["auto"], help="auto cpu cuda numpy torch-cpu (several: each)")
     ap.add_argument("--workers", type=int, nargs="+", default=[0], help="worker counts to try (0: default)")
+    ap.add_argument("--drop-sources", action="store_true", help="delete each source after its runs (disk space)")
+    ap.add_argument("--verify", action="store_true",
+                    help="after the first device's conversion, time `recipe-runner verify DST --source SRC` too")
     ap.add_argument("--json", type=Path, help="also write the rows as JSON here")
     args = ap.parse_args()
+    starts = {m: import_seconds(m) for m in ("numpy", "torch")}
+    print(" ".join(f"import_{m}_s={v:.2f}" for m, v in starts.items()), flush=True)
     rows = []
     for mode, gib, moe in (("fp8", args.fp8_gib, False), ("int4", args.int4_gib, True)):
         if gib <= 0:
             continue
         src = args.workdir / f"src-{mode}-{gib}g-{args.shard_gib}s"
-        if not src.exists():
-            write_checkpoint(src, gib, args.shard_gib, moe)
+        if not src.exists():  # in a child: this process stays small, so children's ru_maxrss is their own
+            subprocess.run([sys.executable, __file__, "_write", str(src), str(gib), str(args.shard_gib), str(moe)],
+                           check=True)
+        input_bytes = sum(p.stat().st_size for p in src.glob("*.safetensors"))
         copy_dst = args.workdir / "copy"
         shutil.rmtree(copy_dst, ignore_errors=True)
         plain_copy(src, copy_dst)  # warm the page cache
         shutil.rmtree(copy_dst)
         copy_s = plain_copy(src, copy_dst)
-        shutil.rmtree(copy_dst)
-        for w in args.workers:
-            dst = args.workdir / f"out-{mode}"
-            res, wall, rss = run_child([mode, str(src), str(dst), args.device, str(w)])
-            shutil.rmtree(dst)
-            row = {
-                "mode": mode,
-                "model": "qwen3-moe" if moe else "qwen3-dense",
-                "input_gib": res["input"] / GIB,
-                "shard_gib": args.shard_gib,
-                "device": res["device"],
-                "workers": res["workers"],
-                "convert_s": res["seconds"],
-                "gib_per_s": res["input"] / GIB / res["seconds"],
-                "process_s": wall,
-                "copy_s": copy_s,
-                "vs_copy": res["seconds"] / copy_s,
-                "peak_rss_gib": rss / GIB,
-            }
-            rows.append(row)
-            print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
+        shutil.rmtree(copy_dst)  # before converting: the copy would hold disk space the output needs
+        for device in args.device:
+            for w in args.workers:
+                dst = args.workdir / f"out-{mode}"
+                res = run_child(mode, src, dst, device, w)
+                first = device == args.device[0] and w == args.workers[0]
+                verify = run_verify(src, dst) if args.verify and first else None
+                shutil.rmtree(dst)
+                row = {
+                    "mode": mode,
+                    "model": "qwen3-moe" if moe else "qwen3-dense",
+                    "input_gib": input_bytes / GIB,
+                    "shard_gib": args.shard_gib,
+                    "device": device,
+                    **{k: res[k] for k in ("engine", "workers", "process_s", "convert_s")},
+                    "start_s": res["process_s"] - res["convert_s"],
+                    "copy_s": copy_s,
+                    "process_vs_copy": res["process_s"] / copy_s,
+                    "peak_rss_gib": res["rss"] / GIB,
+                }
+                if verify:
+                    row.update(verify_s=verify["s"], verify_vs_convert=verify["s"] / res["process_s"],
+                               verify_rss_gib=verify["rss"] / GIB, verify_reference=verify["reference"])
+                rows.append(row)
+                print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()),
+                      flush=True)
+        if args.drop_sources:
+            shutil.rmtree(src)
     print(
-        "\n| mode | model | input GiB | shard GiB | device | workers | convert s | GiB/s | copy s | "
-        "convert/copy | process s | peak RSS GiB |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "\n| mode | model | input GiB | --device | engine | workers | process s | start s | convert s | copy s | "
+        "process/copy | peak RSS GiB |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
     )
     for r in rows:
         print(
-            f"| {r['mode']} | {r['model']} | {r['input_gib']:.2f} | {r['shard_gib']:g} | {r['device']} | "
-            f"{r['workers']} | {r['convert_s']:.2f} | {r['gib_per_s']:.2f} | {r['copy_s']:.2f} | "
-            f"{r['vs_copy']:.2f}x | {r['process_s']:.2f} | {r['peak_rss_gib']:.2f} |"
+            f"| {r['mode']} | {r['model']} | {r['input_gib']:.2f} | {r['device']} | {r['engine']} | {r['workers']} | "
+            f"{r['process_s']:.2f} | {r['start_s']:.2f} | {r['convert_s']:.2f} | {r['copy_s']:.2f} | "
+            f"{r['process_vs_copy']:.2f}x | {r['peak_rss_gib']:.2f} |"
         )
+    checked = [r for r in rows if "verify_s" in r]
+    if checked:
+        print("\n| mode | input GiB | convert process s | verify process s | verify/convert | verify peak RSS GiB | "
+              "reference |\n|---|---|---|---|---|---|---|")
+        for r in checked:
+            print(f"| {r['mode']} | {r['input_gib']:.2f} | {r['process_s']:.2f} | {r['verify_s']:.2f} | "
+                  f"{r['verify_vs_convert']:.2f}x | {r['verify_rss_gib']:.2f} | {r['verify_reference']} |")
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
+        args.json.write_text(json.dumps({"imports": starts, "rows": rows}, indent=2))
+
+
+def run_child(mode: str, src: Path, dst: Path, device: str, workers: int) -> dict:
+    """The CLI in a fresh process, with its own peak RSS from wait4."""
+    argv = [sys.executable, "-m", "recipe_runner.cli", "convert", mode, str(src), str(dst), "--force", "--quiet"]
+    argv += ["--group-size", "128"] if mode == "int4" else []
+    argv += ["--device", device] + (["--workers", str(workers)] if workers else [])
+    start = time.monotonic()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = proc.stdout.read(), proc.stderr.read()  # type: ignore[union-attr]
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - start
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"convert failed: {argv}\n{err.decode()}")
+    m = _LINE.search(out.decode())
+    if m is None:
+        raise SystemExit(f"unexpected convert output: {out.decode()}")
+    return {"process_s": wall, "convert_s": float(m["s"]), "engine": m["engine"], "workers": int(m["workers"]),
+            "rss": usage.ru_maxrss * 1024}
+
+
+def run_verify(src: Path, dst: Path) -> dict:
+    """`recipe-runner verify DST --source SRC --json` in a fresh process: wall time, peak RSS, reference."""
+    argv = [sys.executable, "-m", "recipe_runner.cli", "verify", str(dst), "--source", str(src), "--json"]
+    start = time.monotonic()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = proc.stdout.read(), proc.stderr.read()  # type: ignore[union-attr]
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - start
+    try:
+        report = json.loads(out)
+    except ValueError:
+        report = {"reference": "crashed: " + err.decode().strip().splitlines()[-1:][0] if err.strip() else "crashed"}
+    if os.waitstatus_to_exitcode(status):
+        print(f"verify exit {os.waitstatus_to_exitcode(status)}: {report.get('problems', [])[:3]}", flush=True)
+    return {"s": wall, "rss": usage.ru_maxrss * 1024, "reference": report["reference"]}
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["_child"]:
-        child(sys.argv[2:])
+    if sys.argv[1:2] == ["_write"]:
+        write_checkpoint(Path(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5] == "True")
     else:
         main()

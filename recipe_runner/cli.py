@@ -243,8 +243,21 @@ def _register_optional(sub: argparse._SubParsersAction) -> None:
     quant_commands.register(sub)
 
 
+QUANT_COMMANDS = ("convert", "verify", "inspect")
+
+
+def _quant_parser() -> argparse.ArgumentParser:
+    """The converter's commands alone: their start-up imports neither Hydra, pydantic nor the plan modules."""
+    from recipe_runner.quant import commands as quant_commands
+
+    parser = argparse.ArgumentParser(prog="recipe-runner")
+    quant_commands.register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _quant_parser() if argv[:1] and argv[0] in QUANT_COMMANDS else build_parser()
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -68,18 +68,30 @@ def find_recipe(name: str, extra_dir: str | Path | None = None) -> RecipeSource:
 
 
 def compose(name: str, overrides: list[str] | tuple[str, ...] = (), extra_dir: str | Path | None = None) -> dict:
-    """Compose recipe `name` with Hydra overrides into a plain, fully interpolated dict."""
+    """Compose recipe `name` with Hydra overrides into a plain, fully interpolated dict.
+
+    Served from the content-keyed cache (compose_cache) when the same inputs were composed before.
+    """
+    from recipe_runner import compose_cache
+
     source = find_recipe(name, extra_dir)
+    key = compose_cache.key(name, list(overrides), (source.primary_dir, *source.search_dirs))
+    cached = compose_cache.load(key) if key else None
+    if cached is not None:
+        return cached
     cfg = _compose_cfg(source, list(overrides))
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
     try:
-        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+        composed = OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as e:
         raise user_error(_key_of(e) or name, f"cannot resolve interpolation: {_first_line(e)}",
                          rule="${...} must name an existing key", hint="fix or remove the interpolation",
                          title="invalid recipe") from None
+    if key:
+        compose_cache.store(key, composed)  # type: ignore[arg-type]
+    return composed  # type: ignore[return-value]
 
 
 def compose_raw(name: str, overrides: list[str] | tuple[str, ...] = (), extra_dir: str | Path | None = None):

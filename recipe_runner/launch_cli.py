@@ -6,7 +6,6 @@ Registered by cli._register_optional; Ray is imported only when a command runs.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -83,6 +82,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
     client = _client(args)
     if args.follow:
+        import asyncio
+
         _job_call(client, args.job_id, client.get_job_info)  # the log stream of an unknown id just ends
         asyncio.run(stream_logs(client, args.job_id))
     else:

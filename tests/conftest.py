@@ -37,3 +37,17 @@ def assert_clean_error(result: CliResult, *needles: str) -> None:
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _compose_cache_in_tmp(tmp_path_factory: pytest.TempPathFactory):
+    """Tests (and the CLIs they start) use a private compose cache, never the user's ~/.cache."""
+    import os
+
+    old = os.environ.get("RECIPE_RUNNER_CACHE_DIR")
+    os.environ["RECIPE_RUNNER_CACHE_DIR"] = str(tmp_path_factory.mktemp("compose-cache"))
+    yield
+    if old is None:
+        os.environ.pop("RECIPE_RUNNER_CACHE_DIR", None)
+    else:
+        os.environ["RECIPE_RUNNER_CACHE_DIR"] = old

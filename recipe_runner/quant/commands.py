@@ -91,16 +91,17 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("dst", type=Path, metavar="DST")
     p.add_argument(
         "--device",
-        choices=("auto", "cpu", "cuda"),
+        choices=("auto", "cpu", "cuda", "numpy", "torch-cpu"),
         default="auto",
-        help="where the math runs (auto: CUDA if available); output bytes are the same",
+        help="where the math runs (auto: the engine expected to finish first; cpu: the faster CPU engine; "
+        "numpy, torch-cpu: that engine); output bytes are the same",
     )
     p.add_argument(
         "--workers",
         type=int,
         default=None,
         metavar="N",
-        help="parallel tensor workers (default: CPU cores, or 4 on CUDA)",
+        help="parallel tensor workers (default: CPU cores, or 8 on CUDA)",
     )
     p.add_argument("--force", action="store_true", help="replace DST if it exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -141,8 +142,8 @@ def _convert(args: argparse.Namespace) -> int:
     rate = r.input_bytes / _GIB / max(r.seconds, 1e-9)
     print(
         f"converted {args.src} -> {r.dst} ({r.mode}): {r.quantized} tensors quantized, {r.kept} kept; "
-        f"{r.input_bytes / _GIB:.2f} GiB -> {r.output_bytes / _GIB:.2f} GiB in {r.seconds:.1f} s "
-        f"({rate:.2f} GiB/s, {r.device}, {r.workers} workers)"
+        f"{r.input_bytes / _GIB:.2f} GiB -> {r.output_bytes / _GIB:.2f} GiB in {r.seconds:.2f} s "
+        f"({rate:.2f} GiB/s, {r.engine}, {r.workers} workers)"
     )
     for name in r.skipped:
         print(f"  not copied (subdirectory): {name}", file=sys.stderr)

@@ -6,16 +6,13 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from recipe_runner.errors import user_error
 
-from .deps import require_torch
+from .device import Engine, choose_engine, default_workers
 from .failures import os_failure
 from .fingerprint import fingerprint
 from .layout import Layout, plan_conversion
@@ -32,7 +29,8 @@ from .source import INDEX_NAME, Checkpoint, check_unquantized, list_dir, open_ch
 class ConversionResult:
     dst: Path
     mode: str
-    device: str
+    device: str  # cpu | cuda
+    engine: str  # numpy | torch-cpu | cuda (device.ENGINES)
     workers: int
     quantized: int
     kept: int
@@ -43,40 +41,7 @@ class ConversionResult:
     reused: bool = False  # DST already held this conversion; nothing was done
 
 
-def resolve_device(device: str) -> str:
-    torch = require_torch()
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise user_error(
-            "--device", "cuda was requested but torch sees no CUDA device", hint="use --device auto or cpu"
-        )
-    if device not in ("cpu", "cuda"):
-        raise user_error("--device", f"{device!r} is not one of auto, cpu, cuda", hint="use --device auto")
-    return device
-
-
 MAX_WORKERS = 64
-
-
-def default_workers(device: str) -> int:
-    """Threads over tensors: one per core on CPU (math-bound); on CUDA enough to overlap disk and PCIe."""
-    return 4 if device == "cuda" else min(os.cpu_count() or 1, 16)
-
-
-@contextmanager
-def _one_torch_thread_per_worker(torch: ModuleType, device: str) -> Iterator[None]:
-    """On CPU, parallelism comes from the workers; torch's own OpenMP team inside each small op then only
-    adds barriers (measured 5x slower on a loaded 2-core host). Restored afterwards for library callers."""
-    if device != "cpu":
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def convert_checkpoint(
@@ -140,21 +105,18 @@ def _convert(
         remove_stale_partials(dst)
         why_not = conversion_mismatch(dst, src, params.mode, params.to_json()) if dst.exists() else ""
         if reuse and not force and why_not is None:
-            return ConversionResult(dst, params.mode, "-", 0, len(layout.quantized), len(layout.kept),
+            return ConversionResult(dst, params.mode, "-", "-", 0, len(layout.quantized), len(layout.kept),
                                     ckpt.total_bytes, layout.total_size, 0.0, (), reused=True)
         expected = check_destination(dst, src, force, why_not or "")
-        torch = require_torch()  # after the torch-free checks, so bad input fails fast
-        dev = resolve_device(device)
-        n_workers = workers or default_workers(dev)
+        engine = choose_engine(device, params.mode, ckpt.total_bytes)  # after the cheap checks: bad input fails fast
+        n_workers = workers or default_workers(engine)
         source_fp = fingerprint(src)
-        from .stream import Executor  # torch-heavy; imported once torch is known to be present
 
         start = time.monotonic()
         bar = Progress(ckpt.total_bytes, f"convert {params.mode}", enabled=progress)
         with staging(dst, expected) as tmp:
             try:
-                with _one_torch_thread_per_worker(torch, dev):
-                    Executor(layout, tmp, torch.device(dev), n_workers, allow_nonfinite).run(bar)
+                _run(engine, layout, tmp, n_workers, bar, allow_nonfinite)
             finally:
                 bar.close()
             skipped = _copy_aux_files(aux, tmp)
@@ -171,7 +133,8 @@ def _convert(
     return ConversionResult(
         dst,
         params.mode,
-        dev,
+        engine.device,
+        engine.name,
         n_workers,
         len(layout.quantized),
         len(layout.kept),
@@ -180,6 +143,25 @@ def _convert(
         seconds,
         skipped,
     )
+
+
+def _run(engine: Engine, layout: Layout, out: Path, workers: int, bar: Progress, allow_nonfinite: bool) -> None:
+    """Run the layout with the engine's quantizer; only the torch engines import torch."""
+    from .stream import Guard, cpu_quantizer, run_layout
+
+    guard = Guard(allow_nonfinite)
+    if engine.name == "numpy":
+        run_layout(layout, out, workers, bar, cpu_quantizer(layout.params), guard)
+        return
+    from .deps import require_torch
+    from .torch_stream import cuda_quantizer, one_thread_per_worker, torch_cpu_quantizer
+
+    torch = require_torch()
+    if engine.name == "cuda":
+        run_layout(layout, out, workers, bar, cuda_quantizer(torch, torch.device("cuda"), layout), guard)
+        return
+    with one_thread_per_worker(torch):
+        run_layout(layout, out, workers, bar, torch_cpu_quantizer(torch, layout.params), guard)
 
 
 def _aux_files(ckpt: Checkpoint) -> list[Path]:

@@ -10,6 +10,7 @@ bits, since every element's arithmetic is unchanged.
 from __future__ import annotations
 
 import math
+from functools import cache
 
 import torch
 
@@ -32,6 +33,15 @@ def amax_floor(dtype: torch.dtype) -> float:
     return floor if floor > 0 else _EPS
 
 
+@cache
+def _fp8_max(device: torch.device) -> torch.Tensor:
+    """448 as a tensor on `device`, made once: a fresh one per slab would be a blocking host copy."""
+    t = torch.tensor(FP8_MAX, device=device)
+    if t.is_cuda:
+        torch.cuda.current_stream(device).synchronize()  # other workers' streams use it next
+    return t
+
+
 def quantize(w: torch.Tensor, block: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
     """Quantize rows of a 2-D weight; returns e4m3 `[n, K]` and float32 scales `[ceil(n/bn), ceil(K/bk)]`.
 
@@ -46,7 +56,7 @@ def quantize(w: torch.Tensor, block: tuple[int, int]) -> tuple[torch.Tensor, tor
     amax = tiles.abs().amax(dim=(1, 3), keepdim=True)
     # Divide by a tensor, not a Python number: CUDA turns division by a CPU scalar into multiplication
     # by its reciprocal, which differs in the last bit; a device tensor gives true division everywhere.
-    scale = amax.float().clamp_(min=amax_floor(w.dtype)).div_(torch.tensor(FP8_MAX, device=w.device))
+    scale = amax.float().clamp_(min=amax_floor(w.dtype)).div_(_fp8_max(w.device))
     q = (tiles / scale).clamp_(-FP8_MAX, FP8_MAX).to(torch.float8_e4m3fn)
     return q.view(nb * bn, kb * bk)[:n, :k], scale.view(nb, kb)
 
@@ -55,5 +65,8 @@ def dequantize(q: torch.Tensor, scale: torch.Tensor, block: tuple[int, int]) -> 
     """float32 `q * scale` with each scale broadcast over its tile (DeepSeek `weight_dequant`)."""
     n, k = q.shape
     bn, bk = block
+    nb, kb = scale.shape
+    if (nb * bn, kb * bk) == (n, k):  # whole tiles: broadcast in place of a full-size scale tensor
+        return (q.float().view(nb, bn, kb, bk) * scale.view(nb, 1, kb, 1)).view(n, k)
     full = scale.repeat_interleave(bn, dim=0)[:n].repeat_interleave(bk, dim=1)[:, :k]
     return q.float() * full

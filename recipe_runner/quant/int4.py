@@ -10,9 +10,20 @@ as q+8 (little-endian host assumed, as safetensors itself is little-endian).
 
 from __future__ import annotations
 
+from functools import cache
+
 import torch
 
 _SEVENTH = torch.tensor(1.0 / 7.0, dtype=torch.float32)  # the kernel multiplies by float32(1/7)
+
+
+@cache
+def _seventh(device: torch.device) -> torch.Tensor:
+    """float32(1/7) on `device`, made once: a copy per slab would block the worker's stream."""
+    t = _SEVENTH.to(device)
+    if t.is_cuda:
+        torch.cuda.current_stream(device).synchronize()  # other workers' streams use it next
+    return t
 _MIN_SCALE = 1e-5
 _OFFSET = 8
 
@@ -21,7 +32,7 @@ def quantize(w: torch.Tensor, group: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Rows of a 2-D weight `[n, K]` (K % group == 0) -> packed int32 `[n, K/8]`, scales `[n, K/group]`."""
     n, k = w.shape
     groups = w.float().view(n, k // group, group)
-    scale = groups.abs().amax(dim=-1, keepdim=True).mul_(_SEVENTH.to(w.device)).clamp_(min=_MIN_SCALE)
+    scale = groups.abs().amax(dim=-1, keepdim=True).mul_(_seventh(w.device)).clamp_(min=_MIN_SCALE)
     codes = groups.div(scale).round_().add_(_OFFSET).to(torch.uint8).view(n, k // 2, 2)
     packed = codes[..., 0] | codes[..., 1].bitwise_left_shift(4)
     return packed.view(torch.int32), scale.view(n, k // group).to(w.dtype)
@@ -36,6 +47,6 @@ def unpack(packed: torch.Tensor, k: int) -> torch.Tensor:
 
 def dequantize(packed: torch.Tensor, scale: torch.Tensor, k: int) -> torch.Tensor:
     """`q * scale` in the scale dtype, each scale broadcast over its group (what compressed-tensors does)."""
-    codes = unpack(packed, k).float()
-    group = k // scale.shape[1]
-    return (codes * scale.float().repeat_interleave(group, dim=1)).to(scale.dtype)
+    n, groups = scale.shape
+    codes = unpack(packed, k).float().view(n, groups, k // groups)
+    return (codes * scale.float().view(n, groups, 1)).view(n, k).to(scale.dtype)

@@ -8,6 +8,7 @@ Each returns None when its package is missing, so verification degrades to our o
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,18 @@ Dequant = Callable[[dict[str, "torch.Tensor"]], "torch.Tensor"]
 
 def _version(pkg: str) -> str:
     return f"{pkg} {importlib.metadata.version(pkg)}"
+
+
+def preload(mode: str) -> None:
+    """Import the mode's reference packages now (seconds: they pull in transformers), e.g. in a thread
+    while other work runs; a missing package is left for the *_reference functions to report."""
+    modules = ["compressed_tensors.compressors", "compressed_tensors.quantization"] if mode == "int4" else [
+        "transformers.integrations.finegrained_fp8", "compressed_tensors.entrypoints.convert"]
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass
 
 
 def int4_reference(quantization_config: dict[str, Any]) -> tuple[str, Dequant] | None:
@@ -48,10 +61,15 @@ def fp8_reference(block: tuple[int, int], shape: tuple[int, int]) -> tuple[str, 
             op = Fp8Dequantize(hf_quantizer=None)
 
             def hf(tensors: dict[str, torch.Tensor]) -> torch.Tensor:
-                return op.convert(
+                out = op.convert(
                     {"weight": tensors["weight"], "weight_scale_inv": tensors["weight_scale_inv"]},
                     full_layer_name="m.weight",
-                )["m.weight"]
+                )
+                # 5.24 keys the result by full_layer_name, earlier 5.x by the input key; values may be lists
+                weights = [v for k, v in out.items() if "scale" not in k]
+                if len(weights) != 1:
+                    raise RuntimeError(f"unexpected Fp8Dequantize output keys {sorted(out)}")
+                return weights[0][0] if isinstance(weights[0], list) else weights[0]
 
             return _version("transformers") + " FineGrainedFP8", hf
     try:

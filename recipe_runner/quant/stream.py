@@ -1,8 +1,10 @@
 """Execute a Layout: read row slabs at known offsets, quantize, write each slab to its final offset.
 
-Memory per worker is one slab (about `slab_elements` source elements plus temporaries), whatever the
-tensor or shard size. Copied tensors move with `copy_file_range` (in-kernel, no user memory).
-Workers are threads over tensors of all shards; torch kernels and file I/O release the GIL.
+Memory per worker is one slab (about `CPU_SLAB_ELEMENTS` source elements plus temporaries), whatever
+the tensor or shard size. Copied tensors move with `copy_file_range` (in-kernel, no user memory).
+Workers are threads over tensors of all shards; numpy kernels and file I/O release the GIL.
+This module and the CPU math (npmath) import no torch; the CUDA path (cuda_stream) plugs in its own
+`Quantizer` for the quantized tensors and shares everything else.
 """
 
 from __future__ import annotations
@@ -10,25 +12,22 @@ from __future__ import annotations
 import errno
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
-import torch
+import numpy as np
 
 from recipe_runner.errors import user_error
 
-from . import fp8, int4
+from . import npmath
 from .header import OutTensor, TensorInfo
 from .layout import Layout, TensorJob
-from .params import Fp8Params, Int4Params
+from .params import Fp8Params, Int4Params, Params
 from .progress import Progress
 
-# the source dtypes that are quantized (source.check_unquantized admits only these for weights)
-TORCH_DTYPES = {"BF16": torch.bfloat16, "F16": torch.float16, "F32": torch.float32, "F64": torch.float64}
 CPU_SLAB_ELEMENTS = 1 << 20  # ~128-256 rows of a typical weight: temporaries stay in L2
-CUDA_SLAB_ELEMENTS = 1 << 25  # large transfers, few kernel launches
 _COPY_CHUNK = 64 << 20
 
 
@@ -38,25 +37,50 @@ class Writer:
     def __init__(self, fds: dict[str, int], data_start: dict[str, int]) -> None:
         self.fds, self.data_start = fds, data_start
 
-    def write(self, shard: str, t: OutTensor, byte_offset: int, data: torch.Tensor) -> None:
-        view = memoryview(data.contiguous().view(torch.uint8).numpy()).cast("B")
+    def write(self, shard: str, t: OutTensor, byte_offset: int, data: np.ndarray) -> None:
+        view = memoryview(np.ascontiguousarray(data)).cast("B")
         pos = self.data_start[shard] + t.begin + byte_offset
         while view:
             n = os.pwrite(self.fds[shard], view, pos)
             view, pos = view[n:], pos + n
 
 
-def read_rows(fd: int, data_start: int, t: TensorInfo, r0: int, r1: int) -> torch.Tensor:
-    """Rows [r0, r1) of a 2-D source tensor, read straight into a fresh CPU tensor."""
-    row_bytes = t.nbytes // t.shape[0]
-    buf = torch.empty((r1 - r0) * row_bytes, dtype=torch.uint8)
-    view, pos = memoryview(buf.numpy()), data_start + t.begin + r0 * row_bytes
+class Guard:
+    """What every quantizer obeys: stop at the next slab once a job failed or the run was interrupted, and
+    refuse a weight with NaN or Inf unless `allow_nonfinite` (its scale would be NaN/Inf and the codes
+    garbage). Non-finite values are detected on the scales (NaN/Inf propagate through amax), which are small.
+    """
+
+    def __init__(self, allow_nonfinite: bool = False) -> None:
+        self.allow_nonfinite = allow_nonfinite
+        self.stop = threading.Event()
+
+    def check_finite(self, job: TensorJob, finite: bool) -> None:
+        if not finite and not self.allow_nonfinite:
+            raise user_error(
+                f"{job.shard.path}: {job.src.name}",
+                "has NaN or Inf values (or values beyond float32)",
+                rule="a weight to be quantized must be finite: its scales and codes would be NaN/garbage",
+                hint="fix the checkpoint, keep the tensor in high precision (int4: --ignore), "
+                "or pass --allow-nonfinite to convert it anyway",
+            )
+
+
+# (shard name, job, source fd, writer, progress, guard): quantize one tensor and write its outputs
+Quantizer = Callable[[str, TensorJob, int, Writer, Progress, Guard], None]
+
+
+def read_into(fd: int, pos: int, view: memoryview, name: str) -> None:
+    """Fill `view` from `fd` at `pos` (short reads retried; EOF is an error naming the tensor)."""
     while view:
         n = os.preadv(fd, [view], pos)
         if n == 0:
-            raise OSError(errno.EIO, f"unexpected end of file reading {t.name}")
+            raise OSError(errno.EIO, f"unexpected end of file reading {name}")
         view, pos = view[n:], pos + n
-    return buf.view(TORCH_DTYPES[t.dtype]).view(r1 - r0, t.shape[1])
+
+
+def row_bytes(t: TensorInfo) -> int:
+    return t.nbytes // t.shape[0]
 
 
 def copy_range(src: int, src_pos: int, dst: int, dst_pos: int, count: int) -> None:
@@ -78,106 +102,98 @@ def copy_range(src: int, src_pos: int, dst: int, dst_pos: int, count: int) -> No
             src_pos, dst_pos, count = src_pos + len(chunk), dst_pos + len(chunk), count - len(chunk)
 
 
-def _slabs(rows: int, cols: int, align: int, device: torch.device) -> Iterator[tuple[int, int]]:
-    target = CUDA_SLAB_ELEMENTS if device.type == "cuda" else CPU_SLAB_ELEMENTS
-    step = align * max(1, target // max(1, align * cols))
+def slab_rows(cols: int, align: int, target: int) -> int:
+    """Rows per slab: a multiple of `align` (whole FP8 tile rows) near `target` elements."""
+    return align * max(1, target // max(1, align * cols))
+
+
+def slabs(rows: int, step: int) -> Iterator[tuple[int, int]]:
     for r0 in range(0, rows, step):
         yield r0, min(rows, r0 + step)
 
 
-class Executor:
-    """Runs every job of a Layout into `out_dir` on `device` with `workers` threads.
+def row_align(params: Params) -> int:
+    return params.block_size[0] if isinstance(params, Fp8Params) else 1
 
-    A weight with NaN or Inf is refused (UserError naming it) unless `allow_nonfinite`: its scale would be
-    NaN/Inf and the codes garbage. Detected on the scales (NaN/Inf propagate through amax), which are
-    small. On any error or interrupt, queued jobs are cancelled and running ones stop at their next slab.
+
+def run_layout(
+    layout: Layout, out_dir: Path, workers: int, progress: Progress, quantize: Quantizer, guard: Guard
+) -> None:
+    """Write every output shard of `layout` into `out_dir`: copies here, quantized tensors by `quantize`.
+
+    On any error or interrupt, queued jobs are cancelled and running ones stop at their next slab.
     """
+    with ExitStack() as stack:
+        src_fds: dict[str, int] = {}
+        dst_fds: dict[str, int] = {}
+        for plan in layout.shards:
+            fd = os.open(out_dir / plan.name, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+            stack.callback(os.close, fd)
+            os.pwrite(fd, plan.header, 0)
+            os.ftruncate(fd, plan.file_size)
+            dst_fds[plan.name] = fd
+            for job in plan.jobs:
+                key = str(job.shard.path)
+                if key not in src_fds:
+                    src_fds[key] = os.open(job.shard.path, os.O_RDONLY)
+                    stack.callback(os.close, src_fds[key])
+        writer = Writer(dst_fds, {p.name: len(p.header) for p in layout.shards})
+        jobs = [(p.name, j) for p in layout.shards for j in p.jobs]
+        jobs.sort(key=lambda pj: -pj[1].src.nbytes)  # largest first so the pool does not end on one big tensor
 
-    def __init__(
-        self, layout: Layout, out_dir: Path, device: torch.device, workers: int, allow_nonfinite: bool = False
-    ) -> None:
-        self.layout, self.out_dir, self.device, self.workers = layout, out_dir, device, workers
-        self.allow_nonfinite = allow_nonfinite
-        self.stop = threading.Event()
-
-    def run(self, progress: Progress) -> None:
-        with ExitStack() as stack:
-            src_fds: dict[str, int] = {}
-            dst_fds: dict[str, int] = {}
-            for plan in self.layout.shards:
-                path = self.out_dir / plan.name
-                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
-                stack.callback(os.close, fd)
-                os.pwrite(fd, plan.header, 0)
-                os.ftruncate(fd, plan.file_size)
-                dst_fds[plan.name] = fd
-                for job in plan.jobs:
-                    key = str(job.shard.path)
-                    if key not in src_fds:
-                        src_fds[key] = os.open(job.shard.path, os.O_RDONLY)
-                        stack.callback(os.close, src_fds[key])
-            writer = Writer(dst_fds, {p.name: len(p.header) for p in self.layout.shards})
-            jobs = [(p.name, j) for p in self.layout.shards for j in p.jobs]
-            # Largest first so the pool does not end on one big tensor.
-            jobs.sort(key=lambda pj: -pj[1].src.nbytes)
-            pool = ThreadPoolExecutor(max_workers=self.workers)
-            try:
-                for future in [pool.submit(self._job, s, j, src_fds, writer, progress) for s, j in jobs]:
-                    future.result()
-            except BaseException:
-                self.stop.set()
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
-            pool.shutdown()
-
-    def _finite(self, job: TensorJob, scale: torch.Tensor) -> torch.Tensor:
-        if not self.allow_nonfinite and not bool(torch.isfinite(scale).all()):
-            raise user_error(
-                f"{job.shard.path}: {job.src.name}",
-                "has NaN or Inf values (or values beyond float32)",
-                rule="a weight to be quantized must be finite: its scales and codes would be NaN/garbage",
-                hint="fix the checkpoint, keep the tensor in high precision (int4: --ignore), "
-                "or pass --allow-nonfinite to convert it anyway",
-            )
-        return scale
-
-    def _job(self, shard: str, job: TensorJob, src_fds: dict[str, int], writer: Writer, progress: Progress) -> None:
-        fd = src_fds[str(job.shard.path)]
-        if job.kind == "copy":
+        def one(shard: str, job: TensorJob) -> None:
+            fd = src_fds[str(job.shard.path)]
+            if job.kind != "copy":
+                quantize(shard, job, fd, writer, progress, guard)
+                return
             out = job.outputs[0]
             copy_range(
-                fd,
-                job.shard.data_start + job.src.begin,
-                writer.fds[shard],
-                writer.data_start[shard] + out.begin,
+                fd, job.shard.data_start + job.src.begin, writer.fds[shard], writer.data_start[shard] + out.begin,
                 job.src.nbytes,
-            )
+            )  # fmt: skip
             progress.advance(job.src.nbytes)
-            return
-        n, k = job.src.shape
-        params = self.layout.params
-        if isinstance(params, Fp8Params):
-            weight, scale = job.outputs
-            bn, bk = params.block_size
-            kb = -(-k // bk)
-            for r0, r1 in _slabs(n, k, bn, self.device):
-                if self.stop.is_set():
-                    return
-                x = read_rows(fd, job.shard.data_start, job.src, r0, r1).to(self.device)
-                q, s = fp8.quantize(x, params.block_size)
-                writer.write(shard, scale, (r0 // bn) * kb * 4, self._finite(job, s.cpu()))
-                writer.write(shard, weight, r0 * k, q.cpu())
-                progress.advance((r1 - r0) * k * x.element_size())
-            return
-        assert isinstance(params, Int4Params)
-        packed, scale, shape = job.outputs
-        g = params.group_size
-        writer.write(shard, shape, 0, torch.tensor([n, k], dtype=torch.int64))
-        for r0, r1 in _slabs(n, k, 1, self.device):
-            if self.stop.is_set():
+
+        pool = ThreadPoolExecutor(max_workers=workers)
+        try:
+            for future in [pool.submit(one, s, j) for s, j in jobs]:
+                future.result()
+        except BaseException:
+            guard.stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown()
+
+
+def cpu_quantizer(params: Params) -> Quantizer:
+    """The numpy path: slabs small enough that a worker's temporaries stay in cache."""
+
+    def quantize(shard: str, job: TensorJob, fd: int, writer: Writer, progress: Progress, guard: Guard) -> None:
+        t = job.src
+        n, k = t.shape
+        rb = row_bytes(t)
+        step = slab_rows(k, row_align(params), CPU_SLAB_ELEMENTS)
+        buf = np.empty(min(n, step) * rb, dtype=np.uint8)
+        if isinstance(params, Int4Params):
+            writer.write(shard, job.outputs[2], 0, np.array([n, k], dtype=np.int64))
+        else:
+            floor = npmath.fp8_amax_floor(t.dtype)
+        for r0, r1 in slabs(n, step):
+            if guard.stop.is_set():
                 return
-            x = read_rows(fd, job.shard.data_start, job.src, r0, r1).to(self.device)
-            p, s = int4.quantize(x, g)
-            writer.write(shard, scale, r0 * (k // g) * s.element_size(), self._finite(job, s.cpu()))
-            writer.write(shard, packed, r0 * (k // 8) * 4, p.cpu())
-            progress.advance((r1 - r0) * k * x.element_size())
+            raw = buf[: (r1 - r0) * rb]
+            read_into(fd, job.shard.data_start + t.begin + r0 * rb, memoryview(raw), t.name)
+            x = npmath.as_float(raw, t.dtype, (r1 - r0, k))
+            if isinstance(params, Fp8Params):
+                q, s = npmath.fp8_quantize(x, floor, params.block_size)
+                guard.check_finite(job, bool(np.isfinite(s).all()))
+                writer.write(shard, job.outputs[1], (r0 // params.block_size[0]) * s.shape[1] * 4, s)
+                writer.write(shard, job.outputs[0], r0 * k, q)
+            else:
+                p, s = npmath.int4_quantize(x, params.group_size, t.dtype)
+                scale_values = npmath.as_float(s.view(np.uint8), t.dtype, s.shape)
+                guard.check_finite(job, bool(np.isfinite(scale_values).all()))
+                writer.write(shard, job.outputs[1], r0 * s.shape[1] * s.itemsize, s)
+                writer.write(shard, job.outputs[0], r0 * (k // 8) * 4, p)
+            progress.advance(len(raw))
+
+    return quantize

@@ -129,13 +129,35 @@ def test_bad_input_exits_2(
     assert not (tmp_path / "o").exists()
 
 
-def test_missing_torch_is_a_user_error(checkpoints: dict[str, Path], tmp_path: Path) -> None:
-    """Without the `convert` extra, the commands say how to install it (exit 2, no traceback)."""
+def test_cpu_conversion_needs_no_torch_and_cuda_says_how_to_install_it(
+    checkpoints: dict[str, Path], tmp_path: Path
+) -> None:
+    """The numpy engine converts without torch; CUDA and verify say how to install it (exit 2, no traceback)."""
+    src = str(checkpoints["qwen3_moe"])
+
+    def no_torch(*argv: str) -> subprocess.CompletedProcess[str]:
+        code = ("import sys; sys.modules['torch'] = None; from recipe_runner.cli import main; sys.exit(main("
+                "sys.argv[1:]))")
+        return subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=ROOT)
+
+    p = no_torch("convert", "int4", src, str(tmp_path / "o"), "--group-size", "32", "--quiet")
+    assert p.returncode == 0, p.stderr
+    assert "numpy" in p.stdout
+    assert_user_error(no_torch("convert", "int4", src, str(tmp_path / "c"), "--group-size", "32", "--device", "cuda"),
+                      "torch", "recipe-runner[convert]")
+    assert not (tmp_path / "c").exists()
+    assert_user_error(no_torch("verify", str(tmp_path / "o")), "torch", "recipe-runner[convert]")
+
+
+def test_convert_path_imports_only_what_it_needs(checkpoints: dict[str, Path], tmp_path: Path) -> None:
+    """Start-up: the numpy engine's whole command loads no Hydra, pydantic, plan modules or torch."""
     code = (
-        "import sys; sys.modules['torch'] = None; from recipe_runner.cli import main; "
-        f"sys.exit(main(['convert', 'int4', {str(checkpoints['qwen3_moe'])!r}, {str(tmp_path / 'o')!r}, "
-        "'--group-size', '32']))"
+        "import sys; from recipe_runner.cli import main; "
+        "code = main(['convert', 'fp8', sys.argv[1], sys.argv[2], '--quiet']); "
+        "heavy = [m for m in ('hydra', 'omegaconf', 'pydantic', 'recipe_runner.plan', 'recipe_runner.spec', "
+        "'torch', 'safetensors') if m in sys.modules]; "
+        "print(heavy); sys.exit(code or bool(heavy))"
     )
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-    assert_user_error(p, "torch", "recipe-runner[convert]")
-    assert not (tmp_path / "o").exists()
+    p = subprocess.run([sys.executable, "-c", code, str(checkpoints["qwen3"]), str(tmp_path / "o")],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert p.returncode == 0, (p.stdout, p.stderr)

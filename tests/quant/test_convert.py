@@ -83,7 +83,7 @@ def test_int4_quantizes_routed_experts_only(checkpoints: dict[str, Path], tmp_pa
 
 
 def test_multi_slab_tensors_and_worker_count_do_not_change_bytes(tmp_path: Path) -> None:
-    """A weight larger than one CPU slab, partial tiles, 1 vs 3 workers: identical files."""
+    """A weight larger than one CPU slab, partial tiles, 1 vs 3 workers, numpy vs torch: identical files."""
     src = tmp_path / "src"
     src.mkdir()
     g = torch.Generator().manual_seed(7)
@@ -95,10 +95,12 @@ def test_multi_slab_tensors_and_worker_count_do_not_change_bytes(tmp_path: Path)
     save_file(tensors, str(src / "model.safetensors"))
     (src / "config.json").write_text("{}")
     for params in (Fp8Params(), Int4Params(group_size=128)):
-        one, three = tmp_path / f"{params.mode}-1", tmp_path / f"{params.mode}-3"
-        convert_checkpoint(src, one, params, device="cpu", workers=1, progress=False)
-        convert_checkpoint(src, three, params, device="cpu", workers=3, progress=False)
-        assert (one / "model.safetensors").read_bytes() == (three / "model.safetensors").read_bytes()
+        one, three, tch = (tmp_path / f"{params.mode}-{v}" for v in ("1", "3", "torch"))
+        assert convert_checkpoint(src, one, params, device="numpy", workers=1, progress=False).engine == "numpy"
+        convert_checkpoint(src, three, params, device="numpy", workers=3, progress=False)
+        assert convert_checkpoint(src, tch, params, device="torch-cpu", workers=2, progress=False).engine == "torch-cpu"
+        for other in (three, tch):
+            assert (one / "model.safetensors").read_bytes() == (other / "model.safetensors").read_bytes()
     out = load_all(tmp_path / "fp8-1")
     for name in list(tensors)[:2]:
         q, s = fp8.quantize(tensors[name], (128, 128))

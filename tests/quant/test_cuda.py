@@ -1,4 +1,4 @@
-"""The CUDA path writes the same bytes as the CPU path (runs only where CUDA is available)."""
+"""The CUDA engine writes the same bytes as both CPU engines (runs only where CUDA is available)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def test_cuda_output_equals_cpu_output(checkpoints: dict[str, Path], tmp_path: P
     modes = [Fp8Params()] + ([] if family == "qwen3" else [Int4Params(32)])
     for params in modes:
         cpu, cuda = tmp_path / f"{params.mode}-cpu", tmp_path / f"{params.mode}-cuda"
-        convert_checkpoint(checkpoints[family], cpu, params, device="cpu", progress=False)
+        convert_checkpoint(checkpoints[family], cpu, params, device="numpy", progress=False)
         convert_checkpoint(checkpoints[family], cuda, params, device="cuda", progress=False)
         assert_same_tensors(cpu, cuda)
 
@@ -51,7 +51,9 @@ def test_cuda_equals_cpu_on_large_tricky_weights(tmp_path: Path, dtype: torch.dt
     save_file(tensors, str(src / "model.safetensors"))
     (src / "config.json").write_text("{}")
     for params in (Fp8Params(), Int4Params(128)):
-        cpu, cuda = tmp_path / f"{params.mode}-cpu", tmp_path / f"{params.mode}-cuda"
-        convert_checkpoint(src, cpu, params, device="cpu", progress=False)
+        cpu, tch, cuda = (tmp_path / f"{params.mode}-{e}" for e in ("numpy", "torch-cpu", "cuda"))
+        convert_checkpoint(src, cpu, params, device="numpy", progress=False)
+        convert_checkpoint(src, tch, params, device="torch-cpu", progress=False)
         convert_checkpoint(src, cuda, params, device="cuda", workers=3, progress=False)
+        assert_same_tensors(cpu, tch)
         assert_same_tensors(cpu, cuda)

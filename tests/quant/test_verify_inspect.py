@@ -115,3 +115,16 @@ def test_inspect_does_not_import_torch(converted: dict[str, Path]) -> None:
         "assert 'torch' not in sys.modules and 'safetensors' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_reference_compared_in_either_pass(
+    converted: dict[str, Path], checkpoints: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whether the reference import finishes before the first pass reads a module or only after it."""
+    from recipe_runner.quant import verify
+
+    early = verify_checkpoint(converted["int4-moe"], checkpoints["qwen3_moe"])
+    monkeypatch.setattr(verify._References, "ready", lambda self: False)
+    late = verify_checkpoint(converted["int4-moe"], checkpoints["qwen3_moe"])
+    assert early.ok and late.ok and early.reference == late.reference != ""
+    assert early.overall_rel_error == late.overall_rel_error

@@ -1,0 +1,128 @@
+"""The CPU converter's math in numpy: bit-identical to fp8.py / int4.py (torch), without importing torch.
+
+Why: on the H200 machine `import torch` alone takes 4.5-6.4 s, longer than converting 8 GiB, and the CPU
+path needs none of torch's kernels. Every step below is the torch path's formula with the same IEEE
+float32 operations (true division, round half to even); tests/quant/test_npmath.py compares the bytes
+with fp8.quantize / int4.quantize on tricky inputs (zero tiles, ties, subnormals, huge, NaN, Inf).
+
+float32 -> e4m3fn uses torch's own algorithm (c10/util/Float8_e4m3fn.h, `fp8e4m3fn_from_fp32_value`),
+evaluated once per class into a 2^17-entry table: the result depends only on a value's top 16 bits
+and on whether any of its low 16 bits is set (the rounding bit sits at bit 19 or above, so the low
+bits only decide ties), and one table lookup is the cheapest exact conversion numpy has.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+
+FP8_MAX = np.float32(448.0)
+_EPS = 1e-12  # slime's clamp on the FP8 tile amax, see fp8.py
+_SEVENTH = np.float32(1.0 / 7.0)  # slime's INT4 kernel multiplies by float32(1/7), see int4.py
+_MIN_SCALE = np.float32(1e-5)
+_OFFSET = 8
+NP_DTYPES = {"BF16": np.dtype(np.uint16), "F16": np.dtype(np.float16), "F32": np.dtype(np.float32),
+             "F64": np.dtype(np.float64)}  # fmt: skip
+
+
+def as_float(raw: np.ndarray, dtype: str, shape: tuple[int, int]) -> np.ndarray:
+    """Source bytes -> float32 values (float64 for an F64 source, as torch promotes it)."""
+    if dtype == "BF16":
+        wide = np.left_shift(raw.view(np.uint16), 16, dtype=np.uint32, casting="unsafe")
+        return wide.view(np.float32).reshape(shape)
+    x = raw.view(NP_DTYPES[dtype]).reshape(shape)
+    return x if dtype == "F64" else x.astype(np.float32, copy=False)
+
+
+def fp8_amax_floor(dtype: str) -> np.float32:
+    """1e-12 rounded to the weight dtype (upstream clamps before the float32 cast); fp16 flushes it to 0,
+    so there we keep float32 1e-12 (see fp8.amax_floor)."""
+    if dtype == "BF16":
+        return (bf16_round(np.array([_EPS], dtype=np.float32)).astype(np.uint32) << 16).view(np.float32)[0]
+    if dtype == "F16":
+        return np.float32(_EPS)
+    return np.float32(np.array(_EPS, dtype=NP_DTYPES[dtype]).astype(np.float32))
+
+
+@cache
+def _e4m3_table() -> np.ndarray:
+    """e4m3fn byte for each (top 16 bits, any low bit set) class of float32, by c10's algorithm."""
+    idx = np.arange(1 << 17, dtype=np.uint32)
+    f_bits = ((idx >> 1) << 16) | (idx & 1)
+    sign = f_bits & np.uint32(0x80000000)
+    f_bits = f_bits ^ sign
+    out = np.empty(idx.shape, dtype=np.uint32)
+    # c10 maps >= 480 to NaN; torch's vectorized CPU cast saturates finite values and Inf to 448. Callers
+    # clamp to [-448, 448] first, so only NaN reaches this branch; we follow the vectorized cast.
+    over = f_bits >= np.uint32(1087 << 20)
+    denorm = ~over & (f_bits < np.uint32(121 << 23))  # below 2^-6: e4m3 subnormals, by float addition
+    normal = ~over & ~denorm
+    out[over] = np.where(f_bits[over] > np.uint32(0x7F800000), 0x7F, 0x7E)
+    magic = np.uint32(141 << 23)
+    with np.errstate(over="ignore"):
+        d = (f_bits[denorm].view(np.float32) + magic.view(np.float32)).view(np.uint32) - magic
+    out[denorm] = d
+    nb = f_bits[normal]
+    mant_odd = (nb >> 20) & 1
+    rounded = (nb + np.uint32(((7 - 127) << 23) & 0xFFFFFFFF) + np.uint32(0x7FFFF) + mant_odd) >> 20
+    out[normal] = np.minimum(rounded, 0x7E)  # (464, 480) rounds up past 448: saturated like the rest
+    return ((out & 0xFF) | (sign >> 24)).astype(np.uint8)
+
+
+def to_e4m3(x: np.ndarray) -> np.ndarray:
+    """float32 -> e4m3fn bytes, what torch's `.to(torch.float8_e4m3fn)` gives."""
+    bits = x.view(np.uint32)
+    idx = np.right_shift(bits, 15, dtype=np.int64, casting="unsafe")  # take() wants a native int index
+    idx |= 1
+    idx ^= (bits & np.uint32(0xFFFF)) == 0
+    return _e4m3_table().take(idx)
+
+
+def bf16_round(x: np.ndarray) -> np.ndarray:
+    """float32 -> bfloat16 bits (uint16), round half to even, NaN -> 0x7FC0 (c10's round_to_nearest_even)."""
+    u = x.view(np.uint32)
+    r = ((u + np.uint32(0x7FFF) + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+    return np.where(np.isnan(x), np.uint16(0x7FC0), r)
+
+
+def fp8_quantize(x: np.ndarray, floor: np.float32, block: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of a float weight -> e4m3 bytes `[n, K]` and float32 scales `[ceil(n/bn), ceil(K/bk)]`."""
+    n, k = x.shape
+    bn, bk = block
+    nb, kb = -(-n // bn), -(-k // bk)
+    if (nb * bn, kb * bk) != (n, k):
+        padded = np.zeros((nb * bn, kb * bk), dtype=x.dtype)
+        padded[:n, :k] = x
+        x = padded
+    tiles = x.reshape(nb, bn, kb, bk)
+    amax = np.abs(tiles).max(axis=3).max(axis=1)  # [nb, kb]; NaN propagates as in torch
+    scale = (np.maximum(amax.astype(np.float32), floor) / FP8_MAX).astype(np.float32)
+    with np.errstate(invalid="ignore"):  # Inf / Inf in a tile holding Inf: NaN, as in torch
+        q = tiles / scale.astype(x.dtype, copy=False)[:, None, :, None]
+    np.clip(q, -FP8_MAX, FP8_MAX, out=q)
+    if q.dtype != np.float32:  # F64 source: torch rounds float64 to float32 on the way to e4m3
+        q = q.astype(np.float32)
+    return to_e4m3(q).reshape(nb * bn, kb * bk)[:n, :k], scale
+
+
+def int4_quantize(x: np.ndarray, group: int, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of a float weight `[n, K]` -> packed int32 `[n, K/8]` and scales `[n, K/G]` in the source dtype."""
+    n, k = x.shape
+    groups = x.astype(np.float32, copy=False).reshape(n, k // group, group)
+    scale = np.abs(groups).max(axis=-1, keepdims=True)
+    scale *= _SEVENTH
+    np.maximum(scale, _MIN_SCALE, out=scale)
+    with np.errstate(invalid="ignore"):
+        q = groups / scale
+    np.rint(q, out=q)
+    q += _OFFSET
+    with np.errstate(invalid="ignore"):  # NaN codes: torch's uint8 cast gives 0 on x86 too (tested)
+        codes = q.astype(np.uint8).reshape(n, k // 2, 2)
+    packed = codes[..., 0] | (codes[..., 1] << 4)
+    scale = scale.reshape(n, k // group)
+    if dtype == "BF16":
+        stored = bf16_round(scale)
+    else:
+        stored = scale.astype(NP_DTYPES[dtype])
+    return packed.view(np.int32), stored
