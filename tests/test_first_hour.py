@@ -48,12 +48,10 @@ def test_text_plan_shows_env_once_and_short() -> None:
 
 
 def test_sbatch_does_not_warn_about_the_head_ip_slurm_gives_it(capsys) -> None:
-    assert not any(w.startswith("cluster.ray.head_ip:") for w in plan("qwen3-235b-a22b-int4").warnings)
-    assert main(["plan", "qwen3-235b-a22b-int4", "--format", "shell"]) == 2  # the shell script writes it in
-    assert "cluster.ray.head_ip: is not set" in capsys.readouterr().err
-    assert main(["plan", "qwen3-235b-a22b-int4", "--format", "sbatch"]) == 0
-    out, err = capsys.readouterr()
-    assert "warning" not in err and "head_ip:" not in out and "cluster.ray.head_ip" not in out
+    for fmt in ("sbatch",):  # (a multi-node RayJob now needs KubeRay settings of its own: issue 20)
+        assert main(["plan", "qwen3-235b-a22b-int4", "--format", fmt]) == 0
+        out, err = capsys.readouterr()
+        assert "warning" not in err and "head_ip:" not in out and "cluster.ray.head_ip" not in out
 
 
 @pytest.mark.parametrize(("argv", "needles"), [
@@ -80,7 +78,7 @@ def test_dry_run_says_which_checkpoints_are_not_here(capsys) -> None:
     assert "note: checkpoints.ref_load: not checked" in err
 
 
-@pytest.mark.parametrize("group", GROUPS)
+@pytest.mark.parametrize("group", [g for g in GROUPS if g != "model"])  # models: a summary and `list --models`
 def test_guide_group_table_lists_every_option(group: str) -> None:
     row = next(line for line in (ROOT / "docs" / "guide.md").read_text().splitlines()
                if line.startswith(f"| `{group}/` |"))
@@ -120,8 +118,8 @@ def test_guide_first_hour_runs_as_written(tmp_path: Path, monkeypatch, capsys) -
         out = capsys.readouterr().out
         if out_file:
             Path(out_file).write_text(out)
-        if shown and "…" not in shown:
-            assert shown.strip() in out, (command, shown, out[:500])
+        if shown and "…" not in shown:  # table column widths follow the catalogue: compare words
+            assert " ".join(shown.split()) in " ".join(out.split()), (command, shown, out[:500])
 
 
 FOREIGN_RUNS = """
