@@ -59,6 +59,7 @@ def launch(resolved: Resolved, plan: Plan, opts: Options) -> int:
     if opts.dry_run:
         sys.stdout.write(dry_run(resolved, plan, target, sid))
         return 0
+    runtime_env(plan)  # a forwarded variable that is not set: exit 2 before anything starts
     convert_if_needed(plan)
     head = LocalHead.start(plan.step("ray-head"), target.address) if target.embedded else None
     keep_head = False
@@ -224,7 +225,7 @@ def submit(client: JobSubmissionClient, plan: Plan, sid: str) -> str:
         candidate = sid if n == 1 else f"{sid}-r{n}"
         status = job_status(client, candidate)
         if status is None:
-            client.submit_job(entrypoint=job_entrypoint(plan), runtime_env={"env_vars": plan.env},
+            client.submit_job(entrypoint=job_entrypoint(plan), runtime_env=runtime_env(plan),
                               submission_id=candidate)
             print(f"submit: job {candidate} -> {client.get_address()}")
             return candidate
@@ -232,6 +233,19 @@ def submit(client: JobSubmissionClient, plan: Plan, sid: str) -> str:
             print(f"submit: job {candidate} of this plan is already {status}; following it")
             return candidate
     raise RunError(f"too many earlier jobs named {sid}-rN; delete some with `ray job delete`")
+
+
+def runtime_env(plan: Plan, environ: dict[str, str] | None = None) -> dict:
+    """The job's runtime env: the plan's env vars plus, by name, the forwarded ones from this environment."""
+    environ = dict(os.environ) if environ is None else environ
+    names = _submit(plan).forward_env
+    missing = [n for n in names if not environ.get(n)]
+    if missing:
+        raise user_error("launch.forward_env", f"{', '.join(missing)} not set in this environment",
+                         rule="forwarded variables are read from the environment of the launching command",
+                         hint=f"export {missing[0]}=... before launching, or drop it from launch.forward_env",
+                         title="forwarded variable not set")
+    return {"env_vars": {**plan.env, **{n: environ[n] for n in names}}}
 
 
 def job_status(client: JobSubmissionClient, sid: str) -> Any:
@@ -328,6 +342,9 @@ def dry_run(resolved: Resolved, plan: Plan, target: Target, sid: str) -> str:
     item("submit", f"job {sid} to {target.address}")
     out.append(f"       entrypoint: {job_entrypoint(plan)}")
     out.append(f"       runtime_env: {json.dumps({'env_vars': plan.env})}")
+    forwarded = _submit(plan).forward_env
+    if forwarded:
+        out.append(f"       forwarded from this environment at submit time: {', '.join(forwarded)}")
     item("follow", "stream the job's logs; exit code 0 if it SUCCEEDED, 1 otherwise; Ctrl-C: stop or detach")
     return "\n".join(out) + "\n"
 

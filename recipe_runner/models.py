@@ -209,6 +209,12 @@ def layer_pattern(flags: tuple[bool, ...] | list[bool]) -> str:
     return "+".join(f"[{bit}]*{count}" for bit, count in runs)
 
 
+def bare_flags(shape: ModelShape) -> frozenset[str]:
+    """The value-less flags `model_args` emits for this shape (the table knows which they are)."""
+    return frozenset(flag for flag, families, derive in MODEL_ARG_TABLE
+                     if shape.family in families and derive(shape) is True)
+
+
 def model_args(shape: ModelShape, extra_args: list[str] | tuple[str, ...] = ()) -> list[str]:
     """Megatron model args for this config, in table order, then the model's own extra flags."""
     argv: list[str] = []

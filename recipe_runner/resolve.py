@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from recipe_runner.compose import compose
 from recipe_runner.errors import Problem, UserError
 from recipe_runner.models import ModelShape, load_config, shape_of
+from recipe_runner.secret_policy import refuse_secrets
 from recipe_runner.spec import Recipe
 
 
@@ -29,6 +30,7 @@ class Resolved:
 
 def resolve(name: str, overrides: list[str] | tuple[str, ...] = (), recipes_dir: str | Path | None = None) -> Resolved:
     data = compose(name, overrides, recipes_dir)
+    refuse_secrets(data)  # before validation, whose messages quote values
     recipe = validate_dict(data)
     shape = shape_of(load_config(recipe.model.config, recipe.model.config_overrides))
     return Resolved(recipe, shape, tuple(overrides))

@@ -121,15 +121,20 @@ def render_text(s: Sweep) -> str:
 # ---- --out: one bundle per run ------------------------------------------------------------------------------------
 
 def write_bundles(s: Sweep, out: str | Path, recipes_dir: str | None) -> list[Path]:
-    """OUT/<run name>/ per run; refuses before writing anything if one of them is already taken."""
-    from recipe_runner.bundle import write_bundle
+    """OUT/<run name>/ per run, OUT written whole (bundle.publish): a second sweep to OUT gets exit 2."""
+    from recipe_runner.bundle import files, inside, publish, write_files
 
-    dirs = [Path(out) / r.name for r in s.runs]
-    taken = [d for d in dirs if d.exists() and (not d.is_dir() or any(d.iterdir()))]
-    if taken:
-        raise user_error("--out", f"{taken[0]} exists and is not an empty directory",
-                         rule="a bundle is written whole, never over another run's files", hint="pick a new directory")
-    return [write_bundle(r.resolved, r.plan, d, recipes_dir) for r, d in zip(s.runs, dirs, strict=True)]
+    out = Path(out).resolve()
+    dirs = [inside(out, r.name) for r in s.runs]
+
+    def fill(tmp: Path) -> None:
+        for r, d in zip(s.runs, dirs, strict=True):
+            sub = inside(tmp, d.name)
+            sub.mkdir()
+            write_files(sub, files(r.resolved, r.plan, d, recipes_dir, sys.argv))
+
+    publish(out, fill)
+    return dirs
 
 
 # ---- --launch: submit the plans ---------------------------------------------------------------------------------

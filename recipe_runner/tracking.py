@@ -14,7 +14,8 @@ part of the convention travels by the one path that reaches W&B:
 
 `WANDB_NAME` and `WANDB_RUN_GROUP` lose to slime's explicit arguments, and `WANDB_CONFIG_PATHS` fails
 settings validation in wandb 0.31, so the convention's config rides in the notes; `compare` reads it
-back. The API key never appears here: slime and W&B read `WANDB_API_KEY` (or `~/.netrc`) at run time.
+back. The API key never appears here: slime and W&B read `WANDB_API_KEY` (or `~/.netrc`) at run time;
+a recipe names it in `launch.forward_env` and the secrets policy (secret_policy.py) refuses it anywhere else.
 Pure: no wandb import.
 """
 
@@ -23,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 
-from recipe_runner.errors import user_error
 from recipe_runner.layout import label
 from recipe_runner.precision import conversion_args, mode
 from recipe_runner.resolve import fingerprint
@@ -31,7 +31,6 @@ from recipe_runner.spec import Recipe
 
 NOTES_MARK = "recipe-runner config: "
 CONFIG_KEY = "recipe_runner"
-SECRET_ENV = ("WANDB_API_KEY",)
 
 
 def enabled(r: Recipe) -> bool:
@@ -116,18 +115,7 @@ def slime_args(r: Recipe) -> list[str]:
 
 def wandb_env(r: Recipe, job_env: dict[str, str]) -> dict[str, str]:
     """The W&B env vars for the parts slime does not pass: tags and notes (which carry the config)."""
-    refuse_secrets(job_env)
     if not enabled(r):
         return {}
     return {"WANDB_TAGS": ",".join(tags(r)), "WANDB_NOTES": notes(r, job_env)}
-
-
-def refuse_secrets(env: dict[str, str]) -> None:
-    """A key written into a recipe would end up in plans, bundles and logs: refuse it."""
-    for name in SECRET_ENV:
-        if name in env:
-            raise user_error(f"launch.env.{name}", "the W&B API key must not be in a recipe",
-                             rule="secrets come only from the environment at run time, never from a plan",
-                             hint=f"remove it and export {name} (or run `wandb login`) where the job runs",
-                             title="secret in recipe")
 
