@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from recipe_runner.errors import UserError, user_error
+from recipe_runner.limits import check_sweep_size
 from recipe_runner.plan import Plan
+from recipe_runner.spec import SLUG
 from recipe_runner.tracking import name_for
 
 if TYPE_CHECKING:
@@ -58,12 +62,28 @@ def expand(overrides: list[str] | tuple[str, ...]) -> list[tuple[str, ...]]:
         raise user_error("overrides", f"cannot parse: {str(e).splitlines()[0]}",
                          rule="Hydra override grammar; sweeps are key=a,b or key=range(start,stop,step)",
                          title="invalid sweep") from None
-    axes = [_values(o) for o in parsed]
     if not any(o.is_sweep_override() for o in parsed):
         raise user_error("overrides", "no override sweeps over values", rule="a sweep has a key=a,b override",
                          hint="e.g. precision=bf16,fp8-rollout,int4-qat (or use `plan` for one run)",
                          title="invalid sweep")
+    check_sweep_size(math.prod(_count(o) for o in parsed))  # before a range is enumerated
+    axes = [_values(o) for o in parsed]
+    check_sweep_size(math.prod(map(len, axes)))
     return [tuple(c) for c in itertools.product(*axes)]
+
+
+def _count(o) -> int:
+    """How many values an override sweeps over, without enumerating a range."""
+    from hydra.core.override_parser.types import ChoiceSweep, RangeSweep
+
+    if not o.is_sweep_override():
+        return 1
+    v = o.value()
+    if isinstance(v, RangeSweep) and v.step:
+        return max(0, math.ceil((v.stop - v.start) / v.step))
+    if isinstance(v, ChoiceSweep):
+        return len(v.list)
+    return 1  # glob(...): a finite list of the values it filters
 
 
 def _values(o) -> list[str]:
@@ -90,6 +110,10 @@ def sweep(recipe: str, overrides: list[str] | tuple[str, ...], recipes_dir: str 
     from recipe_runner.plan import build_plan
 
     group = group or sweep_group(recipe, overrides)
+    if not re.fullmatch(SLUG, group):
+        raise user_error("--group", f"{group!r} is not a W&B group name", rule="a group is a slug: letters, digits, "
+                         "'.', '_', '-', starting with a letter or digit", hint="e.g. --group int4-sweep-1",
+                         title="invalid sweep")
     runs = []
     for combo in expand(overrides):
         try:
