@@ -119,9 +119,8 @@ def _register_optional(sub: argparse._SubParsersAction) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
+    try:  # Ctrl-C while the commands' modules load is an interrupt too, not a traceback
+        args = build_parser().parse_args(argv)
         return args.func(args)
     except UserError as e:
         print(e.render(), file=sys.stderr)

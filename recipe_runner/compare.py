@@ -12,12 +12,13 @@ import csv
 import io
 import json
 import math
+import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recipe_runner.errors import user_error
+from recipe_runner.errors import RunError, user_error
 from recipe_runner.tracking import CONFIG_KEY, config_from_notes
 
 REWARD = "rollout/raw_reward"
@@ -92,15 +93,25 @@ def read_offline_run(run_dir: Path) -> Run:
             config.update(_items(rec.config.update))
         elif kind == "history":
             rows.append(_items(rec.history.item))
+    if not meta:
+        raise user_error(str(log), "holds no run record: the log is truncated or was never finished",
+                         rule="compare reads the run's name, group and config from its run record",
+                         hint="pass a complete offline run (or `wandb sync` it and use --project)",
+                         title="unreadable run")
     config.update(_config_yaml(run_dir / "files" / "config.yaml"))
     return _run(str(run_dir), meta, config, rows)
 
 
 def _records(path: Path) -> Iterator[object]:
     """Records of a `.wandb` log: a 7-byte header, then 32 KiB blocks of CRC-framed chunks."""
+    from google.protobuf.message import DecodeError
     from wandb.proto import wandb_internal_pb2 as pb
 
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise user_error(str(path), f"cannot be read: {e.strerror}", hint="check its permissions",
+                         title="unreadable run") from None
     if len(data) < _LOG_HEADER.size or _LOG_HEADER.unpack_from(data)[:2] != (b":W&B", 0xBEE1):
         raise user_error(str(path), "not a W&B transaction log", title="unreadable run")
     pos, parts = _LOG_HEADER.size, b""
@@ -117,7 +128,11 @@ def _records(path: Path) -> Iterator[object]:
         pos += _CHUNK_HEADER.size + length
         if kind in (1, 4):
             rec = pb.Record()
-            rec.ParseFromString(parts)
+            try:
+                rec.ParseFromString(parts)
+            except DecodeError:
+                raise user_error(str(path), f"a record at byte {pos} does not decode: the log is corrupt",
+                                 hint="pass an intact offline run directory", title="unreadable run") from None
             parts = b""
             yield rec
 
@@ -131,8 +146,16 @@ def _config_yaml(path: Path) -> dict[str, object]:
         return {}
     import yaml
 
-    data = yaml.safe_load(path.read_text()) or {}
-    return {k: v.get("value") if isinstance(v, dict) else v for k, v in data.items()}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, ValueError, yaml.YAMLError) as e:
+        raise user_error(str(path), f"cannot be read as YAML: {str(e).splitlines()[0]}",
+                         hint="restore it, or delete it (the run record in the .wandb log has the config)",
+                         title="unreadable run") from None
+    if not isinstance(data, dict):
+        raise user_error(str(path), "is not a mapping of config keys", hint="restore it, or delete it",
+                         title="unreadable run")
+    return {str(k): v.get("value") if isinstance(v, dict) else v for k, v in data.items()}
 
 
 def api_runs(project: str, entity: str | None = None, group: str | None = None, tags: tuple[str, ...] = (),
@@ -286,6 +309,7 @@ def plot(runs: list[Run], out: Path, extra: tuple[str, ...] = (), size: tuple[fl
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    check_plot_path(out)
     metrics = plot_metrics(runs, extra)
     if not metrics:
         raise user_error("--plot", "the runs logged none of the metrics to plot",
@@ -301,9 +325,32 @@ def plot(runs: list[Run], out: Path, extra: tuple[str, ...] = (), size: tuple[fl
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out, dpi=dpi)
-    plt.close(fig)
+    try:
+        fig.savefig(out, dpi=dpi)
+    except OSError as e:
+        raise RunError(f"writing the plot {out} failed: {e.strerror or e}") from None
+    finally:
+        plt.close(fig)
     return out
+
+
+def check_plot_path(out: Path) -> None:
+    """--plot names a file matplotlib can write, in a directory that exists and is writable."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    formats = sorted(FigureCanvasAgg(Figure()).get_supported_filetypes())
+    ext = out.suffix.lstrip(".").lower()
+    if ext not in formats:
+        raise user_error("--plot", f"{str(out)!r} has {'no' if not ext else 'an unknown'} image extension",
+                         rule=f"the extension picks the format: {', '.join(formats)}", hint="e.g. --plot compare.png",
+                         title="invalid --plot")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir() or not os.access(parent, os.W_OK) or out.is_dir():
+        raise user_error("--plot", f"cannot write {out}: "
+                         + ("it is a directory" if out.is_dir() else f"{parent} is not a writable directory"),
+                         rule="the plot is written to a file in an existing, writable directory",
+                         hint="create the directory first, or pick another path", title="invalid --plot")
 
 
 def _label(r: Run) -> str:

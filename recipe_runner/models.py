@@ -8,11 +8,12 @@ the HF -> Megatron table of the reference (slime-low-precision.md §2.3), and sl
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from recipe_runner.errors import user_error
+from recipe_runner.errors import Problem, UserError, user_error
 
 BUNDLED_CONFIGS = Path(__file__).resolve().parent / "data" / "model-configs"
 
@@ -65,52 +66,136 @@ def load_config(ref: str, overrides: dict | None = None) -> dict:
                          hint="fix model.config=...", title="invalid model")
     try:
         cfg = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, ValueError) as e:  # ValueError: not JSON, or not UTF-8 (a binary file)
         raise user_error(str(path), f"cannot read config.json: {e}", hint="point model.config at a valid "
                          "Hugging Face config.json", title="invalid model") from None
-    cfg = cfg.get("text_config", cfg) if "num_hidden_layers" not in cfg else cfg  # multimodal wrappers
+    if isinstance(cfg, dict) and "num_hidden_layers" not in cfg and "text_config" in cfg:  # multimodal wrappers
+        cfg = cfg["text_config"]
+        path = Path(f"{path}: text_config")
+    if not isinstance(cfg, dict):
+        raise user_error(str(path), f"is a JSON {_json_type(cfg)}, not an object", rule="a Hugging Face "
+                         "config.json is one JSON object of architecture fields", hint="point model.config at "
+                         "the model's config.json", title="invalid model")
     return {**cfg, **(overrides or {})}
+
+
+def _json_type(value: object) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number")
+
+
+# config.json fields the model args are derived from: (key, required, kind, minimum). A wrong type or a
+# non-positive dimension is an error here, not a traceback or a flag Megatron rejects minutes into a job.
+CONFIG_FIELDS: tuple[tuple[str, bool, type | tuple[type, ...], float | None], ...] = (
+    ("num_hidden_layers", True, int, 1),
+    ("hidden_size", True, int, 1),
+    ("num_attention_heads", True, int, 1),
+    ("intermediate_size", True, int, 1),
+    ("vocab_size", True, int, 1),
+    ("rms_norm_eps", True, (int, float), 0),
+    ("num_key_value_heads", False, int, 1),
+    ("head_dim", False, int, 1),
+    ("num_experts", False, int, 0),
+    ("n_routed_experts", False, int, 0),
+    ("moe_intermediate_size", False, int, 0),
+    ("num_experts_per_tok", False, int, 0),
+    ("n_shared_experts", False, int, 0),
+    ("shared_expert_intermediate_size", False, int, 0),
+    ("first_k_dense_replace", False, int, 0),
+    ("decoder_sparse_step", False, int, 0),
+    ("q_lora_rank", False, int, 1),
+    ("kv_lora_rank", False, int, 1),
+    ("qk_nope_head_dim", False, int, 0),
+    ("qk_rope_head_dim", False, int, 0),
+    ("v_head_dim", False, int, 0),
+    ("rope_theta", False, (int, float), 0),
+    ("routed_scaling_factor", False, (int, float), 0),
+    ("topk_group", False, int, 1),
+    ("n_group", False, int, 1),
+    ("tie_word_embeddings", False, bool, None),
+    ("attention_bias", False, bool, None),
+    ("hidden_act", False, str, None),
+    ("scoring_func", False, str, None),
+    ("topk_method", False, str, None),
+    ("rope_scaling", False, dict, None),
+    ("mlp_only_layers", False, list, None),
+)
+
+
+def check_config(cfg: dict) -> None:
+    """Every field of CONFIG_FIELDS with its type and bound (an optional field may be absent or null)."""
+    problems = []
+    for key, required, kind, minimum in CONFIG_FIELDS:
+        value = cfg.get(key)
+        if value is None and not required:
+            continue
+        if not _fits(value, kind, minimum):
+            problems.append(Problem(f"model.config: {key}", _shown(cfg, key),
+                                    rule=f"{key} must be {_want(kind, minimum)}",
+                                    hint=f"fix config.json, or set model.config_overrides.{key}"))
+    if problems:
+        raise UserError("the model config.json is not valid", problems)
+
+
+def _shown(cfg: dict, key: str) -> str:
+    return "is missing" if key not in cfg else "is null" if cfg[key] is None else f"is {cfg[key]!r}"
+
+
+def _fits(value: object, kind: type | tuple[type, ...], minimum: float | None) -> bool:
+    if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+        return False
+    if kind is int:
+        return minimum is None or value >= minimum
+    if kind == (int, float):  # a positive finite number (eps, rope base, scaling factor)
+        return math.isfinite(value) and value > minimum
+    if kind is list:
+        return all(isinstance(i, int) and not isinstance(i, bool) for i in value)
+    return True
+
+
+def _want(kind: type | tuple[type, ...], minimum: float | None) -> str:
+    if kind is int:
+        return f"an integer >= {minimum}"
+    if kind == (int, float):
+        return "a number > 0"
+    return {str: "a string", bool: "true or false", dict: "an object", list: "a list of integers"}[kind]
 
 
 def shape_of(cfg: dict) -> ModelShape:
     mt = cfg.get("model_type", "")
-    if mt not in FAMILIES:
+    if not isinstance(mt, str) or mt not in FAMILIES:
         raise user_error("model.config", f"model_type {mt!r} is not supported",
                          rule=f"supported model types: {', '.join(FAMILIES)}", title="invalid model")
-    try:
-        heads = cfg["num_attention_heads"]
-        layers = cfg["num_hidden_layers"]
-        experts = cfg.get("num_experts") or cfg.get("n_routed_experts") or 0
-        moe_ffn = cfg.get("moe_intermediate_size") or 0
-        return ModelShape(
-            model_type=mt,
-            family=FAMILIES[mt],
-            layers=layers,
-            hidden=cfg["hidden_size"],
-            heads=heads,
-            kv_heads=cfg.get("num_key_value_heads", heads),
-            head_dim=cfg.get("head_dim") or cfg["hidden_size"] // heads,
-            ffn=cfg["intermediate_size"],
-            vocab=cfg["vocab_size"],
-            tied_embeddings=bool(cfg.get("tie_word_embeddings", False)),
-            experts=experts,
-            moe_ffn=moe_ffn,
-            topk=cfg.get("num_experts_per_tok") or 0,
-            shared_ffn=(cfg.get("n_shared_experts") or 0) * moe_ffn or cfg.get("shared_expert_intermediate_size")
-            or 0,
-            moe_layers=_moe_layers(cfg, layers, experts),
-            mla=cfg.get("kv_lora_rank") is not None,
-            q_lora_rank=cfg.get("q_lora_rank"),
-            kv_lora_rank=cfg.get("kv_lora_rank"),
-            qk_nope_head_dim=cfg.get("qk_nope_head_dim") or 0,
-            qk_rope_head_dim=cfg.get("qk_rope_head_dim") or 0,
-            v_head_dim=cfg.get("v_head_dim") or 0,
-            config=cfg,
-        )
-    except KeyError as e:
-        raise user_error("model.config", f"config.json lacks {e.args[0]!r}", rule="a model config needs the "
-                         "architecture fields", hint="use the model's full config.json, or add the field to "
-                         "model.config_overrides", title="invalid model") from None
+    check_config(cfg)
+    heads = cfg["num_attention_heads"]
+    layers = cfg["num_hidden_layers"]
+    experts = cfg.get("num_experts") or cfg.get("n_routed_experts") or 0
+    moe_ffn = cfg.get("moe_intermediate_size") or 0
+    return ModelShape(
+        model_type=mt,
+        family=FAMILIES[mt],
+        layers=layers,
+        hidden=cfg["hidden_size"],
+        heads=heads,
+        kv_heads=cfg.get("num_key_value_heads") or heads,
+        head_dim=cfg.get("head_dim") or cfg["hidden_size"] // heads,
+        ffn=cfg["intermediate_size"],
+        vocab=cfg["vocab_size"],
+        tied_embeddings=bool(cfg.get("tie_word_embeddings", False)),
+        experts=experts,
+        moe_ffn=moe_ffn,
+        topk=cfg.get("num_experts_per_tok") or 0,
+        shared_ffn=(cfg.get("n_shared_experts") or 0) * moe_ffn or cfg.get("shared_expert_intermediate_size")
+        or 0,
+        moe_layers=_moe_layers(cfg, layers, experts),
+        mla=cfg.get("kv_lora_rank") is not None,
+        q_lora_rank=cfg.get("q_lora_rank"),
+        kv_lora_rank=cfg.get("kv_lora_rank"),
+        qk_nope_head_dim=cfg.get("qk_nope_head_dim") or 0,
+        qk_rope_head_dim=cfg.get("qk_rope_head_dim") or 0,
+        v_head_dim=cfg.get("v_head_dim") or 0,
+        config=cfg,
+    )
 
 
 def _moe_layers(cfg: dict, layers: int, experts: int) -> tuple[bool, ...]:
