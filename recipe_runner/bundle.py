@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from recipe_runner import __version__
+from recipe_runner.compose import as_literal
 from recipe_runner.errors import RunError, UserError, user_error
 from recipe_runner.plan import Plan
 from recipe_runner.render import json_format, rayjob, sbatch, shell, yml
@@ -122,7 +123,7 @@ def files(resolved: Resolved, plan: Plan, out: Path, recipes_dir: str | None, co
 
 
 def recipe_yaml(resolved: Resolved) -> str:
-    return yml.dump(resolved.recipe.model_dump(mode="json"), [
+    return yml.dump(as_literal(resolved.recipe.model_dump(mode="json")), [
         f"The resolved recipe {resolved.recipe.name} (overrides: {shlex.join(resolved.overrides) or 'none'}).",
         f"Re-run: recipe-runner plan {RECIPE_NAME} --recipes-dir THIS_DIR"])
 

@@ -288,3 +288,15 @@ def _key_of(e: Exception) -> str | None:
 
 def _first_line(e: Exception) -> str:
     return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+def as_literal(tree: object) -> object:
+    """`tree` with every string escaped so composing it again yields the same string, `${` included:
+    OmegaConf reads `\\${` as a literal `${`, and doubles of backslashes before it as backslashes."""
+    if isinstance(tree, dict):
+        return {k: as_literal(v) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [as_literal(v) for v in tree]
+    if isinstance(tree, str):
+        return re.sub(r"(\\*)\$\{", lambda m: m.group(1) * 2 + "\\${", tree)
+    return tree

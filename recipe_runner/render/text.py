@@ -6,6 +6,7 @@ import shlex
 import textwrap
 
 from recipe_runner.plan import Plan
+from recipe_runner.render.sh import one_line
 
 WIDTH = 100
 
@@ -29,7 +30,8 @@ def render(plan: Plan) -> str:
             lines = _wrap_flags(args, " " * 14)
             out.append(f"  {group:<11} " + lines[0].lstrip())
             out += lines[1:]
-    return "\n".join(out) + "\n"
+    # a value's line breaks and control characters (terminal escapes) are shown escaped, never acted on
+    return "\n".join(map(one_line, out)) + "\n"
 
 
 def _wrap_flags(args: list[str], indent: str) -> list[str]:
