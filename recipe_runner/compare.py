@@ -110,10 +110,11 @@ def _records(path: Path) -> Iterator[object]:
     try:
         data = path.read_bytes()
     except OSError as e:
-        raise user_error(str(path), f"cannot be read: {e.strerror}", hint="check its permissions",
+        raise user_error(str(path), f"cannot be read: {e.strerror}", hint="fix its permissions (chmod u+r)",
                          title="unreadable run") from None
     if len(data) < _LOG_HEADER.size or _LOG_HEADER.unpack_from(data)[:2] != (b":W&B", 0xBEE1):
-        raise user_error(str(path), "not a W&B transaction log", title="unreadable run")
+        raise user_error(str(path), "not a W&B transaction log", rule="an offline run holds the SDK's run-*.wandb log",
+                         hint="pass the directory wandb.init wrote (wandb/offline-run-...)", title="unreadable run")
     pos, parts = _LOG_HEADER.size, b""
     while pos + _CHUNK_HEADER.size <= len(data):
         left = _BLOCK - pos % _BLOCK

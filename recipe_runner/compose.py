@@ -18,6 +18,7 @@ from recipe_runner.errors import Problem, UserError, user_error
 
 SHIPPED_RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 GROUPS = ("model", "precision", "cluster", "algorithm", "data")
+ENTRY_PREFIX = "_recipe_runner_entry_"
 RECIPE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 
 
@@ -201,13 +202,33 @@ def _walk_fields(model, prefix: str):
 
 
 def _hydra_compose(source: RecipeSource, overrides: list[str]):
-    """Hydra's compose over the recipe's directory plus the other recipe directories (raises Hydra's errors)."""
+    """Hydra's compose over the recipe directories, the user's first (raises Hydra's errors)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    search = [f"hydra.searchpath=[{','.join('file://' + str(d) for d in source.search_dirs)}]"]
     with initialize_config_dir(config_dir=str(source.primary_dir), version_base=None):
-        return hydra_compose(source.name, overrides=search + overrides)
+        return hydra_compose(entry_config(source), overrides=search_override(source) + overrides)
+
+
+def search_override(source: RecipeSource) -> list[str]:
+    return [f"hydra.searchpath=[{','.join('file://' + str(d) for d in source.search_dirs)}]"]
+
+
+def entry_config(source: RecipeSource) -> str:
+    """The config name Hydra composes: the recipe's own, or for a recipe outside the first directory (a shipped
+    recipe with --recipes-dir) an in-memory config whose defaults list is the recipe.
+
+    Hydra looks a primary config up before it applies hydra.searchpath (hydra-core 1.3
+    hydra/_internal/config_loader_impl.py `_process_config_searchpath`), so the recipe cannot come from the
+    search path itself; everything its defaults list names then follows the search order, the user's first.
+    """
+    if source.file.parent == source.primary_dir:
+        return source.name
+    from hydra.core.config_store import ConfigStore
+
+    name = ENTRY_PREFIX + source.name
+    ConfigStore.instance().store(name=name, node={"defaults": [source.name, "_self_"]})
+    return name
 
 
 def _explain_compose_error(e: Exception, source: RecipeSource, overrides: list[str]) -> UserError:
