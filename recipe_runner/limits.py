@@ -18,6 +18,7 @@ from recipe_runner.errors import user_error
 MAX_RECIPE_BYTES = 1 << 20  # 1 MiB: the largest shipped recipe file is under 2 KiB
 MAX_YAML_NODES = 100_000  # nodes after alias expansion: a recipe has a few hundred
 MAX_SWEEP_RUNS = 1000  # combinations in one sweep
+MAX_CONFIG_BYTES = 4 << 20  # a model config.json: the largest real one (Kimi-K2.5) is a few KiB
 
 
 def check_file(path: Path) -> None:

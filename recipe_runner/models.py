@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recipe_runner.errors import Problem, UserError, user_error
+from recipe_runner.limits import MAX_CONFIG_BYTES
 
 BUNDLED_CONFIGS = Path(__file__).resolve().parent / "data" / "model-configs"
 
@@ -64,6 +65,10 @@ def load_config(ref: str, overrides: dict | None = None) -> dict:
         raise user_error("model.config", f"{ref!r} is neither a bundled config nor a config.json path",
                          rule=f"bundled: {', '.join(names)}; or a path to config.json / its directory",
                          hint="fix model.config=...", title="invalid model")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise user_error(str(path), f"is {path.stat().st_size} bytes, over the {MAX_CONFIG_BYTES}-byte limit",
+                         rule="a Hugging Face config.json is a few KiB of architecture fields",
+                         hint="point model.config at the model's config.json", title="invalid model")
     try:
         cfg = json.loads(path.read_text())
     except (OSError, ValueError) as e:  # ValueError: not JSON, or not UTF-8 (a binary file)

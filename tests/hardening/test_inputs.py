@@ -49,6 +49,7 @@ def qwen_config(**changes: object) -> dict:
     (json.dumps(qwen_config(rms_norm_eps="small")), "rms_norm_eps"),
     (json.dumps(qwen_config(model_type=["qwen3"])), "model_type"),
     (json.dumps({"text_config": "qwen3"}), "text_config"),
+    (b" " * (5 << 20) + b"{}", "byte limit"),
 ])
 def test_a_bad_model_config_is_exit_2(tmp_path: Path, capsys, content: str | bytes, needle: str) -> None:
     path = tmp_path / "config.json"
