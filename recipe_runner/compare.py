@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from recipe_runner.errors import RunError, user_error
+from recipe_runner.printable import one_line
 from recipe_runner.tracking import CONFIG_KEY, config_from_notes
 
 REWARD = "rollout/raw_reward"
@@ -279,7 +280,7 @@ def render(t: Table, fmt: str) -> str:
         w.writerow(t.columns)
         w.writerows([["" if v is None else v for v in row] for row in t.rows])
         return buf.getvalue()
-    cells = [t.columns] + [[_cell(v) for v in row] for row in t.rows]
+    cells = [[one_line(c) for c in row] for row in [t.columns] + [[_cell(v) for v in row] for row in t.rows]]
     if fmt == "markdown":
         lines = ["| " + " | ".join(row) + " |" for row in cells]
         return "\n".join([lines[0], "|" + "---|" * len(t.columns), *lines[1:]]) + "\n"

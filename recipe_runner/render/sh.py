@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 import shlex
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+from recipe_runner.printable import one_line
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -75,16 +76,6 @@ def require_env(name: str) -> str:
 def comment(text: str) -> str:
     """`# text` on one line: line breaks and control characters are written as visible escapes."""
     return "# " + one_line(text) if text else "#"
-
-
-def one_line(text: str) -> str:
-    """`text` with every character that could end a line or hide text (bash, YAML) escaped as \\uXXXX."""
-    return "".join(f"\\u{ord(c):04x}" if _unsafe(c) else c for c in text)
-
-
-def _unsafe(c: str) -> bool:
-    # C*: controls (\n, \r, \x85 ...), format, surrogates, unassigned; Zl/Zp: U+2028/2029, line breaks in YAML
-    return unicodedata.category(c)[0] == "C" or unicodedata.category(c) in ("Zl", "Zp")
 
 
 def _check_name(name: str) -> None:

@@ -6,7 +6,7 @@ import shlex
 import textwrap
 
 from recipe_runner.plan import Plan
-from recipe_runner.render.sh import one_line
+from recipe_runner.printable import one_line
 
 WIDTH = 100
 
