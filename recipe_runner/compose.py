@@ -93,6 +93,7 @@ def compose(name: str, overrides: list[str] | tuple[str, ...] = (), extra_dir: s
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    limits.check_resolved_size(OmegaConf.to_container(cfg, resolve=False), str(source.file))
     try:
         return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
     except OmegaConfBaseException as e:

@@ -1,13 +1,15 @@
 """Input limits, checked before any work starts: a recipe file's size and its YAML alias expansion.
 
-A 313-byte file of nested YAML anchors expands to millions of nodes when OmegaConf copies each alias;
-a 50 MB file is no recipe. Both are refused (exit 2) after a linear-time look at the file. The sweep
+A 313-byte file of nested YAML anchors expands to millions of nodes when OmegaConf copies each alias,
+and nested ${key} interpolations do the same when resolved; a 50 MB file is no recipe. All are refused
+(exit 2) after a linear-time look. The sweep
 run-count bound lives here too, so every limit is in one table.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from recipe_runner.errors import user_error
 MAX_RECIPE_BYTES = 1 << 20  # 1 MiB: the largest shipped recipe file is under 2 KiB
 MAX_YAML_NODES = 100_000  # nodes after alias expansion: a recipe has a few hundred
 MAX_SWEEP_RUNS = 1000  # combinations in one sweep
+MAX_RESOLVED_SIZE = 1_000_000  # nodes + characters of a composed recipe once ${...} are resolved
 MAX_CONFIG_BYTES = 4 << 20  # a model config.json: the largest real one (Kimi-K2.5) is a few KiB
 
 
@@ -78,6 +81,43 @@ def expanded_nodes(text: str) -> int:
         return sizes[id(node)]
 
     return sum(size(d) for d in docs if d is not None)
+
+
+INTERPOLATION = re.compile(r"\$\{([A-Za-z_][\w-]*(?:\.[\w-]+)*)\}")  # ${a.b.c}: a key; resolvers are not
+
+
+def check_resolved_size(tree: object, where: str) -> None:
+    """Refuse a composed (unresolved) recipe whose ${key} interpolations would resolve to a huge tree.
+
+    `b: [${a}, ${a}]` copies `a` twice; nine such levels are a billion nodes. The size is counted with one
+    memo per key, so this takes time linear in the tree, whatever the expansion."""
+    memo: dict[str, int] = {}
+
+    def at(key: str) -> int:
+        if key not in memo:
+            memo[key] = MAX_RESOLVED_SIZE + 1  # a key that refers to itself is refused too
+            node: object = tree
+            for part in key.split("."):
+                node = node.get(part) if isinstance(node, dict) else None
+            memo[key] = size(node)
+        return memo[key]
+
+    def size(node: object) -> int:
+        if isinstance(node, dict):
+            n = 1 + sum(size(v) for v in node.values())
+        elif isinstance(node, list):
+            n = 1 + sum(size(v) for v in node)
+        elif isinstance(node, str):
+            n = len(INTERPOLATION.sub("", node)) + sum(at(k) for k in INTERPOLATION.findall(node))
+        else:
+            n = 1
+        return min(n, MAX_RESOLVED_SIZE + 1)
+
+    if size(tree) > MAX_RESOLVED_SIZE:
+        raise user_error(where, f"its ${{...}} interpolations resolve to over {MAX_RESOLVED_SIZE} nodes and "
+                         "characters", rule="a resolved recipe is a few thousand values",
+                         hint="interpolate values, not lists or mappings that themselves interpolate others",
+                         title="invalid recipe")
 
 
 def check_sweep_size(runs: int) -> None:

@@ -22,6 +22,10 @@ from recipe_runner.models import BUNDLED_CONFIGS
 ROOT_USER = hasattr(os, "geteuid") and os.geteuid() == 0  # root reads and writes through chmod 000
 BOMB = "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(  # 9**9 nodes once aliases are copied, from about 300 bytes
     f"{c}: &{c} [{','.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True))
+LEVELS = list(zip("abcdefgh", "bcdefghi", strict=True))
+INTERPOLATION_BOMB = "a: [x,x,x,x,x,x,x,x,x]\n" + "".join(  # the same with ${a}: OmegaConf copies on resolve
+    c + ": [" + ",".join(["'${" + p + "}'"] * 9) + "]\n" for p, c in LEVELS)
+STRING_BOMB = "a: xxxxxxxxxx\n" + "".join(c + ": '" + ("${" + p + "}") * 9 + "'\n" for p, c in LEVELS)
 
 
 def refused(capsys, *args: str) -> str:
@@ -184,6 +188,8 @@ def test_bad_overrides_name_the_key_and_the_rule(capsys, override: str, needles:
     (lambda d: os.mkfifo(d / "r.yaml"), "FIFO"),
     (lambda d: (d / "r.yaml").symlink_to("r.yaml"), "symlink"),
     (lambda d: (d / "r.yaml").write_text(BOMB), "YAML nodes"),
+    (lambda d: (d / "r.yaml").write_text(INTERPOLATION_BOMB), "interpolations resolve to over"),
+    (lambda d: (d / "r.yaml").write_text(STRING_BOMB), "interpolations resolve to over"),
     (lambda d: (d / "r.yaml").write_text("name: r\n" + "# padding\n" * (MAX_RECIPE_BYTES // 10)), "bytes"),
     (lambda d: (d / "r.yaml").write_bytes(b"name: \xff\xfe\n"), "UTF-8"),
 ])
