@@ -14,12 +14,14 @@ from recipe_runner.compose import compose
 from recipe_runner.errors import Problem, UserError
 from recipe_runner.models import ModelShape, load_config, shape_of
 from recipe_runner.secret_policy import refuse_secrets
-from recipe_runner.spec import ENV_NAME, SLUG, Recipe
+from recipe_runner.spec import ENV_NAME, NOT_A_FLAG, SLUG, Recipe
 
 PATTERN_RULES = {
     SLUG: "a name: letters, digits, '.', '_', '-', starting with a letter or digit, at most 100 characters "
           "(it names files, jobs and W&B runs)",
     ENV_NAME: "an environment variable name: letters, digits and '_', not starting with a digit",
+    NOT_A_FLAG: "a path, not empty and not starting with '-' (it is an argument of the convert step); "
+                "write ./-name for such a directory",
 }
 
 

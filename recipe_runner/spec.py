@@ -26,6 +26,9 @@ Slug = Annotated[str, Field(pattern=SLUG, description="letters, digits, '.', '_'
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 EnvName = Annotated[str, Field(pattern=ENV_NAME)]
 NonEmpty = Annotated[str, Field(min_length=1)]
+NOT_A_FLAG = r"^[^-]"
+# SRC and DST of the convert step are positional arguments: a path starting with '-' would be read as a flag
+CheckpointPath = Annotated[str, Field(pattern=NOT_A_FLAG)]
 _HOSTNAME = re.compile(r"(?=.{1,253}\Z)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}"
                        r"[A-Za-z0-9])?)*\.?\Z")
 
@@ -238,9 +241,9 @@ class Data(Strict):
 
 
 class Checkpoints(Strict):
-    hf: NonEmpty = Field(description="BF16 Hugging Face checkpoint (the conversion source, and the rollout "
+    hf: CheckpointPath = Field(description="BF16 Hugging Face checkpoint (the conversion source, and the rollout "
                     "checkpoint for bf16)")
-    rollout: str | None = Field(
+    rollout: CheckpointPath | None = Field(
         None, description="Checkpoint SGLang loads (--hf-checkpoint). Default: derived from hf and the "
         "mode; set it to an already converted checkpoint to skip the conversion."
     )

@@ -173,6 +173,7 @@ def test_ctrl_c_while_the_cli_starts_is_an_interrupt_not_a_traceback(monkeypatch
     ("cluster.ray.head_ip='10.0.0.1 --x'", ["cluster.ray.head_ip", "host name"]),
     ("cluster.ray.address=http://h:1/x?y", ["cluster.ray.address"]),
     ("+launch.env.A-B='1'", ["launch.env", "environment variable name"]),
+    ("checkpoints.hf=--force", ["checkpoints.hf", "not starting with '-'"]),
 ])
 def test_bad_overrides_name_the_key_and_the_rule(capsys, override: str, needles: list[str]) -> None:
     err = refused(capsys, "plan", "qwen3-4b-bf16", override)
