@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -56,6 +58,9 @@ def test_forwarded_by_name_in_every_rendering_and_bundle_never_by_value(tmp_path
     # the scripts reference "$WANDB_API_KEY" and pass its value to `ray job submit` at run time
     for fmt in ("shell", "sbatch"):
         assert '"${WANDB_API_KEY:?' in texts[fmt]
+        if shutil.which("shellcheck"):
+            (tmp_path / f"{fmt}.sh").write_text(texts[fmt])
+            subprocess.run(["shellcheck", str(tmp_path / f"{fmt}.sh")], check=True)
         calls = stubs.run(texts[fmt], tmp_path, p.nodes, p.gpus_per_node, {"WANDB_API_KEY": SENTINEL})
         submit = [c for c in calls if c[:3] == ["ray", "job", "submit"]]
         env = json.loads(submit[0][submit[0].index("--runtime-env-json") + 1])
