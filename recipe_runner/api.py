@@ -6,6 +6,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
+from recipe_runner import recommend as recommend_mod
 from recipe_runner import tracking
 from recipe_runner.checks import Finding, errors, run_checks
 from recipe_runner.compose import list_recipes
@@ -89,3 +92,38 @@ def _drop_required(node: object) -> None:
 
 def json_schema_text() -> str:
     return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+
+
+def recommend(model: str | None, request: recommend_mod.Request, model_config: str | None = None,
+              recipes_dir: str | None = None, write_dir: str | None = None
+              ) -> tuple[recommend_mod.Recommendation, Path | None]:
+    """Rank what fits the model on the cluster; with `write_dir`, write the best row as a recipe that validates."""
+    base_name, base_overrides = recommend_mod.base_recipe(model, model_config, recipes_dir)
+    rec = recommend_mod.recommend(resolve(base_name, base_overrides, recipes_dir), request)
+    if write_dir is None:
+        return rec, None
+    return rec, _write_recommended(rec, base_name, base_overrides, recipes_dir, write_dir)
+
+
+def _write_recommended(rec: recommend_mod.Recommendation, base_name: str, base_overrides: list[str],
+                       recipes_dir: str | None, write_dir: str) -> Path:
+    from recipe_runner.recipe_writer import recipe_document, write_recipe
+
+    best = rec.rows[0]
+    groups, fields = {}, {}
+    for override in [*base_overrides, *best.overrides]:
+        key, _, value = override.partition("=")
+        if "." in key:
+            fields[key] = yaml.safe_load(value)
+        else:
+            groups[key] = value
+    r = best.recipe
+    name = f"{r.model.name}-{r.precision.mode}-{label(r)}-{r.cluster.gpu}".lower()
+    doc = recipe_document(name, base_name, groups, fields | {"description": f"recommended: {'; '.join(best.why[:2])}"})
+    path = write_recipe(write_dir, doc)
+    try:
+        plan(name, (), str(path.parent))
+    except UserError:
+        path.unlink()
+        raise
+    return path

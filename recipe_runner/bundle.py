@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from recipe_runner import __version__
+from recipe_runner import __version__, run_config
 from recipe_runner.compose import as_literal
 from recipe_runner.errors import RunError, UserError, user_error
 from recipe_runner.plan import Plan
@@ -103,15 +103,21 @@ def inside(root: Path, name: str) -> Path:
 
 
 def write_files(root: Path, texts: dict[str, str]) -> None:
+    """Each text at its relative path under root (`dir/file` makes `dir`), every component a plain name."""
     for name, text in texts.items():
-        path = inside(root, name)
+        path = root
+        for part in name.split("/"):
+            path = inside(path, part)
+        path.parent.mkdir(exist_ok=True)
         path.write_text(text)
         if name.endswith(".sh"):
             path.chmod(0o755)
 
 
 def files(resolved: Resolved, plan: Plan, out: Path, recipes_dir: str | None, command: list[str]) -> dict[str, str]:
+    run_config_file = {run_config.BUNDLE_PATH: plan.run_config} if plan.run_config else {}
     return {
+        **run_config_file,
         RECIPE_FILE: recipe_yaml(resolved),
         "plan.json": json_format.render(plan),
         "launch.sh": shell.render(plan),

@@ -108,9 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _register_optional(sub: argparse._SubParsersAction) -> None:
     """Commands of the heavier parts register themselves; they import their heavy deps lazily."""
-    from recipe_runner import launch_cli, preflight_cli, tracking_cli
+    from recipe_runner import launch_cli, preflight_cli, recommend_cli, tracking_cli
 
     preflight_cli.register(sub)
+    recommend_cli.register(sub)
     tracking_cli.register(sub)
     launch_cli.register(sub)
     from recipe_runner.quant import commands as quant_commands

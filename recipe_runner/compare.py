@@ -1,9 +1,11 @@
 """Pull runs from W&B (public API) or from offline run directories and compare them in one table or plot.
 
-Offline runs are read from the files the wandb SDK wrote: `files/config.yaml` where present, and the
-run's `.wandb` transaction log, which holds the run record (name, group, tags, notes, config) and every
-history row. wandb >= 0.18 ships no Python reader for that log (its Go core reads it), so `_records`
-walks its documented LevelDB-log framing and decodes each record with the SDK's own `wandb.proto`.
+slime logs one job from three processes (tracking.py): offline, that is three run directories with one run id,
+the driver's primary (name, group, config, no metrics) and the rollout manager's and actor's secondaries
+(all the metrics). `offline_runs` merges them into one Run: metrics from every process, name, group, tags, job
+type and config from the primary. Each directory is read from the run's `.wandb` transaction log, which holds
+the run record and every history row; wandb >= 0.18 ships no Python reader for it (its Go core reads it), so
+`_records` walks its documented LevelDB-log framing and decodes each record with the SDK's own `wandb.proto`.
 """
 
 from __future__ import annotations
@@ -14,25 +16,28 @@ import json
 import math
 import os
 import struct
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from recipe_runner.errors import RunError, user_error
 from recipe_runner.printable import one_line
-from recipe_runner.tracking import CONFIG_KEY, config_from_notes
+from recipe_runner.tracking import CONFIG_KEY
 
 REWARD = "rollout/raw_reward"
 ROLLOUT_TIME = "perf/rollout_time"
 LOGPROB_DIFF = "train/train_rollout_logprob_abs_diff"
-STEP_KEYS = {"rollout": "rollout/step", "perf": "rollout/step", "train": "train/step", "eval": "eval/step"}
+# metric prefix -> slime's step key (THUDM/slime@624b824a:slime/observability/wandb_utils.py:166-175)
+STEP_KEYS = {"train": "train/step", "rollout": "rollout/step", "multi_turn": "rollout/step",
+             "passrate": "rollout/step", "eval": "eval/step", "perf": "rollout/step"}
 IDENTITY = ("recipe", "mode", "group size", "layout")
 FORMATS = ("text", "csv", "json", "markdown")
 # config keys that name the run, repeat a column, or that every run has its own value of
-NOT_COMPARED = ("_wandb", "wandb_", "recipe_runner.run_name", "recipe_runner.fingerprint", "recipe_runner.recipe",
-                "recipe_runner.mode", "recipe_runner.group_size", "recipe_runner.layout",
-                "recipe_runner.resolved.wandb.")
-SHORT_NAMES = (("recipe_runner.resolved.", "recipe."), ("recipe_runner.env.", "env."), ("recipe_runner.", ""))
+NOT_COMPARED = ("_wandb", "wandb_", "env_vars.", "recipe_runner.run_name", "recipe_runner.fingerprint",
+                "recipe_runner.recipe", "recipe_runner.mode", "recipe_runner.group_size", "recipe_runner.layout",
+                "recipe_runner.sweep", "recipe_runner.resolved.wandb.", "custom_config_path")
+SHORT_NAMES = (("recipe_runner.resolved.", "recipe."), ("recipe_runner.", ""))
 
 _LOG_HEADER = struct.Struct("<4sHB")  # ":W&B", 0xBEE1, version
 _CHUNK_HEADER = struct.Struct("<IHB")  # crc32, length, type (1 full, 2 first, 3 middle, 4 last)
@@ -44,9 +49,11 @@ class Run:
     """One run as compare sees it: identity, flat config, and each metric's (step, value) series."""
 
     source: str
+    run_id: str
     name: str
     group: str
     tags: tuple[str, ...]
+    job_type: str
     config: dict[str, object]
     history: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
@@ -56,15 +63,43 @@ class Run:
 
 
 @dataclass(frozen=True)
+class Filter:
+    """compare's run filters; each given one must hold (tags and modes: any of those given)."""
+
+    sweep: str | None = None
+    group: str | None = None
+    tags: tuple[str, ...] = ()
+    modes: tuple[str, ...] = ()
+
+    def keeps(self, r: Run) -> bool:
+        c = r.convention
+        return ((not self.sweep or c.get("sweep") == self.sweep) and (not self.group or r.group == self.group)
+                and (not self.tags or bool(set(self.tags) & set(r.tags)))
+                and (not self.modes or c.get("mode") in self.modes))
+
+
+@dataclass(frozen=True)
 class Table:
     columns: list[str]
     rows: list[list[object]]
 
 
-# ---- reading runs -------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Part:
+    """One offline run directory: one process's view of a run."""
+
+    source: str
+    run_id: str
+    meta: dict
+    config: dict
+    rows: list[dict]
+
+
+# ---- reading offline runs -----------------------------------------------------------------------------------------
 
 def offline_runs(paths: list[str]) -> list[Run]:
-    """Each path is an offline run directory, or a directory holding them (a `wandb/` dir)."""
+    """Each path is an offline run directory, or a directory holding them (a `wandb/` dir); one Run per run id,
+    ordered by name."""
     dirs: list[Path] = []
     for p in map(Path, paths):
         if not p.is_dir():
@@ -75,47 +110,65 @@ def offline_runs(paths: list[str]) -> list[Run]:
         if not found:
             raise user_error(str(p), "holds no W&B run (no run-*.wandb log)",
                              hint="pass the directory wandb.init wrote (wandb/offline-run-...)", title="no such run")
-        dirs += found
-    return [read_offline_run(d) for d in dirs]
+        dirs += [d for d in found if d not in dirs]
+    return sorted(merge([read_part(d) for d in dirs]), key=lambda r: (r.name, r.run_id))
 
 
-def read_offline_run(run_dir: Path) -> Run:
-    log = next(run_dir.glob("run-*.wandb"))
+def merge(parts: list[_Part]) -> list[Run]:
+    """One Run per run id, in first-seen order: rows of every part; identity and config of the primary."""
+    by_id: dict[str, list[_Part]] = {}
+    for part in parts:
+        by_id.setdefault(part.run_id, []).append(part)
+    runs = []
+    for run_id, group in by_id.items():
+        primary = next((p for p in group if p.meta.get("group") or p.meta.get("name")), None)
+        head = primary or group[0]
+        config = head.config if primary else {k: v for p in group for k, v in p.config.items()}
+        rows = [row for p in group for row in p.rows]
+        if not rows:
+            print(f"compare: run {run_id} ({head.source}) has no metrics: pass the rollout manager's and the "
+                  "actor's run directories too (a wandb/ directory holds them all)", file=sys.stderr)
+        runs.append(_run(", ".join(p.source for p in group), run_id, head.meta, config, rows))
+    return runs
+
+
+def read_part(run_dir: Path) -> _Part:
+    log = next(run_dir.glob("run-*.wandb"), None)
+    if log is None:
+        raise user_error(str(run_dir), "holds no run-*.wandb log", title="unreadable run")
     config: dict[str, object] = {}
     rows: list[dict[str, object]] = []
     meta: dict[str, object] = {}
+    run_id = ""
     for rec in _records(log):
         kind = rec.WhichOneof("record_type")
         if kind == "run":
             r = rec.run
-            meta = {"name": r.display_name, "group": r.run_group, "tags": tuple(r.tags), "notes": r.notes}
+            run_id = r.run_id
+            meta = {"name": r.display_name, "group": r.run_group, "tags": tuple(r.tags), "job_type": r.job_type}
             config.update(_items(r.config.update))
         elif kind == "config":
             config.update(_items(rec.config.update))
         elif kind == "history":
             rows.append(_items(rec.history.item))
-    if not meta:
-        raise user_error(str(log), "holds no run record: the log is truncated or was never finished",
-                         rule="compare reads the run's name, group and config from its run record",
-                         hint="pass a complete offline run (or `wandb sync` it and use --project)",
+    if not run_id:
+        raise user_error(str(log), "holds no run record", rule="wandb.init writes the run record first",
+                         hint="the log is cut short or not a run's log; leave this directory out",
                          title="unreadable run")
-    config.update(_config_yaml(run_dir / "files" / "config.yaml"))
-    return _run(str(run_dir), meta, config, rows)
+    return _Part(str(run_dir), run_id, meta, config, rows)
 
 
 def _records(path: Path) -> Iterator[object]:
-    """Records of a `.wandb` log: a 7-byte header, then 32 KiB blocks of CRC-framed chunks."""
+    """Records of a `.wandb` log: a 7-byte header, then 32 KiB blocks of CRC-framed chunks.
+
+    A log cut short (a killed process) yields what it holds, with a note; one that is not a log is refused."""
     from google.protobuf.message import DecodeError
     from wandb.proto import wandb_internal_pb2 as pb
 
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise user_error(str(path), f"cannot be read: {e.strerror}", hint="fix its permissions (chmod u+r)",
-                         title="unreadable run") from None
+    data = path.read_bytes()
     if len(data) < _LOG_HEADER.size or _LOG_HEADER.unpack_from(data)[:2] != (b":W&B", 0xBEE1):
-        raise user_error(str(path), "not a W&B transaction log", rule="an offline run holds the SDK's run-*.wandb log",
-                         hint="pass the directory wandb.init wrote (wandb/offline-run-...)", title="unreadable run")
+        raise user_error(str(path), "not a W&B transaction log (bad header)",
+                         hint="leave this run directory out", title="unreadable run")
     pos, parts = _LOG_HEADER.size, b""
     while pos + _CHUNK_HEADER.size <= len(data):
         left = _BLOCK - pos % _BLOCK
@@ -126,76 +179,98 @@ def _records(path: Path) -> Iterator[object]:
         if kind == 0:  # zero padding to the block's end
             pos += left
             continue
-        parts += data[pos + _CHUNK_HEADER.size:pos + _CHUNK_HEADER.size + length]
-        pos += _CHUNK_HEADER.size + length
+        end = pos + _CHUNK_HEADER.size + length
+        if kind not in (1, 2, 3, 4) or length > left - _CHUNK_HEADER.size:
+            raise user_error(str(path), f"malformed chunk at byte {pos}", hint="leave this run directory out",
+                             title="unreadable run")
+        if end > len(data):
+            break
+        parts += data[pos + _CHUNK_HEADER.size:end]
+        pos = end
         if kind in (1, 4):
             rec = pb.Record()
             try:
                 rec.ParseFromString(parts)
             except DecodeError:
-                raise user_error(str(path), f"a record at byte {pos} does not decode: the log is corrupt",
-                                 hint="pass an intact offline run directory", title="unreadable run") from None
+                raise user_error(str(path), f"record ending at byte {pos} does not decode",
+                                 hint="leave this run directory out", title="unreadable run") from None
             parts = b""
             yield rec
+    if pos < len(data) or parts:
+        print(f"compare: {path} is cut short at byte {len(data)} (the process did not finish); "
+              "showing what it logged before", file=sys.stderr)
 
 
 def _items(items) -> dict[str, object]:
     return {(i.key or "/".join(i.nested_key)): json.loads(i.value_json) for i in items}
 
 
-def _config_yaml(path: Path) -> dict[str, object]:
-    if not path.is_file():
-        return {}
-    import yaml
+# ---- reading runs from W&B ----------------------------------------------------------------------------------------
 
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, ValueError, yaml.YAMLError) as e:
-        raise user_error(str(path), f"cannot be read as YAML: {str(e).splitlines()[0]}",
-                         hint="restore it, or delete it (the run record in the .wandb log has the config)",
-                         title="unreadable run") from None
-    if not isinstance(data, dict):
-        raise user_error(str(path), "is not a mapping of config keys", hint="restore it, or delete it",
-                         title="unreadable run")
-    return {str(k): v.get("value") if isinstance(v, dict) else v for k, v in data.items()}
+def api_runs(project: str, entity: str | None = None, where: Filter = Filter(), run_ids: tuple[str, ...] = ()
+             ) -> list[Run]:
+    """Runs from the W&B public API (needs WANDB_API_KEY or `wandb login`): no key -> exit 2, API errors -> 1.
 
-
-def api_runs(project: str, entity: str | None = None, group: str | None = None, tags: tuple[str, ...] = (),
-             run_ids: tuple[str, ...] = ()) -> list[Run]:
-    """Runs from the W&B public API (needs WANDB_API_KEY or `wandb login`)."""
+    Online, slime's processes write to one run, so each API run is already whole."""
     import wandb
 
-    api = wandb.Api()
-    path = f"{entity or api.default_entity}/{project}"
+    try:
+        api = wandb.Api()
+        path = f"{entity or api.default_entity}/{project}"
+        runs = list(api.runs(path, filters=api_filters(where, run_ids)))
+        out = [_run(f"{path}/{r.id}", r.id, {"name": r.name, "group": r.group, "tags": tuple(r.tags),
+                                             "job_type": r.job_type}, dict(r.config), list(r.scan_history()))
+               for r in runs]
+    except wandb.errors.UsageError as e:
+        raise user_error("--project", f"cannot use the W&B API: {e}", rule="reading runs from W&B needs an API key",
+                         hint="export WANDB_API_KEY=... or run `wandb login`; or compare offline run directories",
+                         title="no W&B API key") from None
+    except (wandb.errors.Error, OSError, ValueError) as e:
+        raise RunError(f"W&B API request for project {project!r} failed: {str(e).splitlines()[0] if str(e) else e!r}"
+                       "\ncheck the network, WANDB_BASE_URL and the entity/project names") from None
+    if not out:
+        raise user_error("--project", f"no runs in {path} match", hint="check --sweep/--group/--tag/--mode/run ids",
+                         title="no runs")
+    return out
+
+
+def api_filters(where: Filter, run_ids: tuple[str, ...] = ()) -> dict[str, object]:
+    """The W&B API's MongoDB-style filter for the same fields `select` checks offline."""
     filters: dict[str, object] = {}
-    if group:
-        filters["group"] = group
-    if tags:
-        filters["tags"] = {"$in": list(tags)}
+    if where.sweep:
+        filters[f"config.{CONFIG_KEY}.sweep"] = where.sweep
+    if where.group:
+        filters["group"] = where.group
+    if where.tags:
+        filters["tags"] = {"$in": list(where.tags)}
+    if where.modes:
+        filters[f"config.{CONFIG_KEY}.mode"] = {"$in": list(where.modes)}
     if run_ids:
         filters["name"] = {"$in": list(run_ids)}
-    runs = list(api.runs(path, filters=filters))
-    if not runs:
-        raise user_error("--project", f"no runs in {path} match", hint="check --group/--tag/run ids",
-                         title="no runs")
-    return [_run(f"{path}/{r.id}", {"name": r.name, "group": r.group, "tags": tuple(r.tags), "notes": r.notes},
-                 dict(r.config), list(r.scan_history())) for r in runs]
+    return filters
 
 
-def select(runs: list[Run], group: str | None = None, tags: tuple[str, ...] = ()) -> list[Run]:
-    """Offline runs filtered like the API query: this group, any of these tags."""
-    kept = [r for r in runs if (not group or r.group == group) and (not tags or set(tags) & set(r.tags))]
+def select(runs: list[Run], where: Filter = Filter()) -> list[Run]:
+    """Merged runs filtered like the API query."""
+    kept = [r for r in runs if where.keeps(r)]
     if not kept:
-        raise user_error("--group/--tag", "no run matches", hint="drop the filter to see the runs' groups and tags",
+        sweeps = sorted({str(r.convention["sweep"]) for r in runs if r.convention.get("sweep")}) or ["none"]
+        modes = sorted({str(r.convention.get("mode")) for r in runs})
+        raise user_error("--sweep/--group/--tag/--mode", f"none of the {len(runs)} runs matches",
+                         hint=f"the runs here have sweeps {', '.join(sweeps)} and modes {', '.join(modes)}",
                          title="no runs")
     return kept
 
 
-def _run(source: str, meta: dict, config: dict, rows: list[dict[str, object]]) -> Run:
-    flat = _flatten({k: v for k, v in config.items() if not k.startswith("_")})
-    flat.update(_flatten({CONFIG_KEY: config_from_notes(str(meta.get("notes") or ""))}))
-    return Run(source, str(meta.get("name", "")), str(meta.get("group", "")), tuple(meta.get("tags", ())), flat,
-               _series(rows))
+def _run(source: str, run_id: str, meta: dict, config: dict, rows: list[dict[str, object]]) -> Run:
+    flat = _flatten({k: _value(v) for k, v in config.items() if not k.startswith("_")})
+    return Run(source, run_id, str(meta.get("name", "")), str(meta.get("group", "")), tuple(meta.get("tags", ())),
+               str(meta.get("job_type", "")), flat, _series(rows))
+
+
+def _value(v: object) -> object:
+    """A config value as the API and config.yaml give it: {"value": x} -> x."""
+    return v["value"] if isinstance(v, dict) and set(v) == {"value"} else v
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:
@@ -217,7 +292,8 @@ def _series(rows: list[dict[str, object]]) -> dict[str, list[tuple[float, float]
             if key.startswith("_") or key in STEP_KEYS.values() or not _is_number(value):
                 continue
             step = row.get(STEP_KEYS.get(key.split("/", 1)[0], ""), row.get("_step"))
-            out.setdefault(key, []).append((float(step), float(value)))  # type: ignore[arg-type]
+            if _is_number(step):
+                out.setdefault(key, []).append((float(step), float(value)))  # type: ignore[arg-type]
     return {k: sorted(v) for k, v in out.items()}
 
 
@@ -296,6 +372,50 @@ def _cell(v: object) -> str:
     return v if isinstance(v, str) else json.dumps(v)
 
 
+# ---- stability against a baseline (stability.py) -----------------------------------------------------------------
+
+STABILITY_COLUMNS = ("gap vs baseline", "logprob diff slope", "mismatch growth", "verdict", "why")
+THRESHOLD_KEY = "recipe_runner.resolved.tracking.stability."
+
+
+def baseline_run(runs: list[Run], baseline: str) -> Run:
+    """The run `--baseline` names: a run id, a run name, or a precision mode that exactly one run has."""
+    exact = [r for r in runs if baseline in (r.run_id, r.name, r.group)]
+    by_mode = [r for r in runs if r.convention.get("mode") == baseline]
+    found = exact or by_mode
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise user_error("--baseline", f"no run is {baseline!r}", rule="the baseline is a run id, a run name or "
+                         "the precision mode of exactly one run", hint="pick one of: " + ", ".join(
+                             sorted({str(r.convention.get("mode") or r.run_id) for r in runs})))
+    raise user_error("--baseline", f"{len(found)} runs have mode {baseline!r}", rule="the baseline must be one run",
+                     hint="name one by run id: " + ", ".join(r.run_id for r in found))
+
+
+def thresholds(r: Run):
+    """The run's own `tracking.stability` block from its config (it came from its recipe), else the defaults."""
+    from recipe_runner.spec import Stability
+
+    given = {k[len(THRESHOLD_KEY):]: v for k, v in r.config.items() if k.startswith(THRESHOLD_KEY)}
+    try:
+        return Stability.model_validate(given)
+    except ValueError:
+        return Stability()
+
+
+def with_stability(t: Table, runs: list[Run], baseline: Run) -> Table:
+    """The table plus, per run, the reward gap to the baseline, the log-prob mismatch trend and a verdict."""
+    from recipe_runner.stability import assess
+
+    rows = []
+    for row, r in zip(t.rows, runs, strict=True):
+        rep = assess(r.history, None if r is baseline else baseline.history, thresholds(r))
+        rows.append([*row, rep.reward_gap, rep.mismatch_slope, rep.mismatch_growth, rep.verdict,
+                     "; ".join(rep.reasons) or "-"])
+    return Table([*t.columns, *STABILITY_COLUMNS], rows)
+
+
 # ---- the plot -----------------------------------------------------------------------------------------------------
 
 def plot_metrics(runs: list[Run], extra: tuple[str, ...] = ()) -> list[str]:
@@ -304,8 +424,9 @@ def plot_metrics(runs: list[Run], extra: tuple[str, ...] = ()) -> list[str]:
 
 
 def plot(runs: list[Run], out: Path, extra: tuple[str, ...] = (), size: tuple[float, float] = (5.0, 3.2),
-         dpi: int = 100) -> Path:
-    """One panel per metric against its step, one line per run labelled by its mode. Agg: no display needed."""
+         dpi: int = 100, baseline: Run | None = None) -> Path:
+    """One panel per metric against its slime step key, one line per run (`labels`); the baseline, if any,
+    black and dashed. Agg: no display needed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -317,11 +438,14 @@ def plot(runs: list[Run], out: Path, extra: tuple[str, ...] = (), size: tuple[fl
         raise user_error("--plot", "the runs logged none of the metrics to plot",
                          hint="pass --metric KEY for a metric they logged", title="nothing to plot")
     fig, axes = plt.subplots(1, len(metrics), figsize=(size[0] * len(metrics), size[1]), dpi=dpi, squeeze=False)
+    names = labels(runs)
     for ax, metric in zip(axes[0], metrics, strict=True):
-        for r in runs:
+        for r, name in zip(runs, names, strict=True):
             points = r.history.get(metric)
             if points:
-                ax.plot([s for s, _ in points], [v for _, v in points], marker=".", label=_label(r))
+                style = {"color": "black", "linestyle": "--", "label": f"{name} (baseline)"} if r is baseline else {
+                    "label": name}
+                ax.plot([s for s, _ in points], [v for _, v in points], marker=".", **style)
         ax.set_title(metric, fontsize=10)
         ax.set_xlabel(STEP_KEYS.get(metric.split("/", 1)[0], "step"))
         ax.grid(alpha=0.3)
@@ -355,7 +479,15 @@ def check_plot_path(out: Path) -> None:
                          hint="create the directory first, or pick another path", title="invalid --plot")
 
 
-def _label(r: Run) -> str:
-    c = r.convention
-    mode = str(c.get("mode") or r.name)
-    return f"{mode} g{c['group_size']}" if c.get("group_size") else mode
+def labels(runs: list[Run]) -> list[str]:
+    """Legend labels: mode and group size; the short fingerprint, then the run id, where that is not unique."""
+    def base(r: Run) -> str:
+        c = r.convention
+        mode = str(c.get("mode") or r.name or r.run_id)
+        return f"{mode} g{c['group_size']}" if c.get("group_size") else mode
+
+    out = [base(r) for r in runs]
+    for extra in (lambda r: str(r.convention.get("fingerprint") or "")[:8], lambda r: r.run_id):
+        dup = {x for x in out if out.count(x) > 1}
+        out = [f"{x} {extra(r)}".rstrip() if x in dup else x for x, r in zip(out, runs, strict=True)]
+    return out

@@ -11,20 +11,24 @@ class GPU:
     memory_gb: float  # usable HBM per GPU as marketed by NVIDIA (decimal GB)
     compute_capability: float
     architecture: str
+    bandwidth_tbs: float  # HBM bandwidth, TB/s: what bounds rollout decode
+    bf16_tflops: float  # dense (no sparsity) tensor-core throughput
+    fp8_tflops: float  # dense; 0 where the GPU has no FP8 tensor cores
 
 
-# Memory and compute capability from NVIDIA's product pages and CUDA's compute-capability table.
+# Memory, bandwidth and dense tensor throughput from NVIDIA's datasheets (SXM parts; GB200 per GPU);
+# compute capability from CUDA's compute-capability table.
 GPUS: dict[str, GPU] = {
     g.name: g
     for g in (
-        GPU("A100", 80, 8.0, "ampere"),
-        GPU("L40S", 48, 8.9, "ada"),
-        GPU("H100", 80, 9.0, "hopper"),
-        GPU("H800", 80, 9.0, "hopper"),
-        GPU("H20", 96, 9.0, "hopper"),
-        GPU("H200", 141, 9.0, "hopper"),
-        GPU("B200", 180, 10.0, "blackwell"),
-        GPU("GB200", 186, 10.0, "blackwell"),
+        GPU("A100", 80, 8.0, "ampere", 2.039, 312, 0),
+        GPU("L40S", 48, 8.9, "ada", 0.864, 362, 733),
+        GPU("H100", 80, 9.0, "hopper", 3.35, 989, 1979),
+        GPU("H800", 80, 9.0, "hopper", 3.35, 989, 1979),
+        GPU("H20", 96, 9.0, "hopper", 4.0, 148, 296),
+        GPU("H200", 141, 9.0, "hopper", 4.8, 989, 1979),
+        GPU("B200", 180, 10.0, "blackwell", 8.0, 2250, 4500),
+        GPU("GB200", 186, 10.0, "blackwell", 8.0, 2500, 5000),
     )
 }
 

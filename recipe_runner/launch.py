@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recipe_runner import doctor
+from recipe_runner import doctor, run_config
 from recipe_runner.errors import Problem, RunError, UserError, user_error
 from recipe_runner.plan import Plan, Step
+from recipe_runner.tracking import RUN_CONFIG_FILE
 
 if TYPE_CHECKING:
     from ray.job_submission import JobSubmissionClient
@@ -59,7 +60,7 @@ def launch(resolved: Resolved, plan: Plan, opts: Options) -> int:
     if opts.dry_run:
         sys.stdout.write(dry_run(resolved, plan, target, sid))
         return 0
-    runtime_env(plan)  # a forwarded variable that is not set: exit 2 before anything starts
+    forwarded_env(plan)  # a forwarded variable that is not set: exit 2 before anything starts
     convert_if_needed(plan)
     head = LocalHead.start(plan.step("ray-head"), target.address) if target.embedded else None
     keep_head = False
@@ -225,8 +226,9 @@ def submit(client: JobSubmissionClient, plan: Plan, sid: str) -> str:
         candidate = sid if n == 1 else f"{sid}-r{n}"
         status = job_status(client, candidate)
         if status is None:
-            client.submit_job(entrypoint=job_entrypoint(plan), runtime_env=runtime_env(plan),
-                              submission_id=candidate)
+            with run_config.runtime_env(plan) as runtime_env:  # Ray uploads the run config's working_dir
+                runtime_env = {**runtime_env, "env_vars": {**runtime_env["env_vars"], **forwarded_env(plan)}}
+                client.submit_job(entrypoint=job_entrypoint(plan), runtime_env=runtime_env, submission_id=candidate)
             print(f"submit: job {candidate} -> {client.get_address()}")
             return candidate
         if not status.is_terminal():
@@ -235,8 +237,8 @@ def submit(client: JobSubmissionClient, plan: Plan, sid: str) -> str:
     raise RunError(f"too many earlier jobs named {sid}-rN; delete some with `ray job delete`")
 
 
-def runtime_env(plan: Plan, environ: dict[str, str] | None = None) -> dict:
-    """The job's runtime env: the plan's env vars plus, by name, the forwarded ones from this environment."""
+def forwarded_env(plan: Plan, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The launch.forward_env variables' values from this environment, added to the job's env at submit time."""
     environ = dict(os.environ) if environ is None else environ
     names = _submit(plan).forward_env
     missing = [n for n in names if not environ.get(n)]
@@ -245,7 +247,7 @@ def runtime_env(plan: Plan, environ: dict[str, str] | None = None) -> dict:
                          rule="forwarded variables are read from the environment of the launching command",
                          hint=f"export {missing[0]}=... before launching, or drop it from launch.forward_env",
                          title="forwarded variable not set")
-    return {"env_vars": {**plan.env, **{n: environ[n] for n in names}}}
+    return {n: environ[n] for n in names}
 
 
 def job_status(client: JobSubmissionClient, sid: str) -> Any:
@@ -342,6 +344,8 @@ def dry_run(resolved: Resolved, plan: Plan, target: Target, sid: str) -> str:
     item("submit", f"job {sid} to {target.address}")
     out.append(f"       entrypoint: {job_entrypoint(plan)}")
     out.append(f"       runtime_env: {json.dumps({'env_vars': plan.env})}")
+    if plan.run_config:
+        out.append(f"       working_dir: a temp dir holding {RUN_CONFIG_FILE} (the W&B run config), uploaded by Ray")
     forwarded = _submit(plan).forward_env
     if forwarded:
         out.append(f"       forwarded from this environment at submit time: {', '.join(forwarded)}")

@@ -42,6 +42,8 @@ class Plan:
     dashboard_address: str
     nodes: int
     gpus_per_node: int
+    # the W&B run config file (tracking.RUN_CONFIG_FILE) train.py reads with --custom-config-path; '' when W&B is off
+    run_config: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -70,13 +72,14 @@ def build_plan(resolved: Resolved, findings: list[Finding] = ()) -> Plan:
     groups = train_arg_groups(resolved)
     train_args = [a for g in groups.values() for a in g]
     env = job_env_vars(r)
-    steps = [*_convert_steps(r), *_ray_steps(r), _submit_step(r, env, train_args)]
+    run_config = tracking.run_config_text(r)
+    steps = [*_convert_steps(r), *_ray_steps(r), _submit_step(r, env, train_args, bool(run_config))]
     return Plan(
         recipe=r.name, mode=r.precision.mode, fingerprint=resolved.fingerprint, env=env,
         train_args=train_args, train_arg_groups=groups, steps=steps,
         warnings=[f.line() for f in findings if f.severity == "warning"],
         rollout_checkpoint=rollout_checkpoint(r), dashboard_address=dashboard_address(r),
-        nodes=r.cluster.nodes, gpus_per_node=r.cluster.gpus_per_node,
+        nodes=r.cluster.nodes, gpus_per_node=r.cluster.gpus_per_node, run_config=run_config,
     )
 
 
@@ -93,7 +96,7 @@ def job_env_vars(r: Recipe) -> dict[str, str]:
         env["no_proxy"] = ",".join(dict.fromkeys(["localhost", "127.0.0.1", r.cluster.ray.head_ip or "127.0.0.1"]))
     env.update(job_env(mode(r.precision.mode), r.precision.group_size))
     env.update(r.launch.env)
-    env.update(tracking.wandb_env(r, env))  # tags and notes: what slime does not pass
+    env.update(tracking.wandb_env(r, env))  # tags and job type: what slime does not pass
     return env
 
 
@@ -193,7 +196,7 @@ def _misc_args(r: Recipe, model_flags: frozenset[str]) -> list[str]:
     args += _opt("--attention-backend", t.attention_backend)
     args += _flag("--no-check-for-nan-in-loss-and-grad", not t.check_for_nan_in_loss_and_grad)
     args += _opt("--update-weight-buffer-size", t.update_weight_buffer_size)
-    return args + list(t.extra_args)
+    return args + tracking.without_custom_config(r, t.extra_args)  # W&B on: merged into the run config
 
 
 def _convert_steps(r: Recipe) -> list[Step]:
@@ -225,12 +228,14 @@ def _ray_steps(r: Recipe) -> list[Step]:
     return steps
 
 
-def _submit_step(r: Recipe, env: dict[str, str], train_args: list[str]) -> Step:
+def _submit_step(r: Recipe, env: dict[str, str], train_args: list[str], run_config: bool) -> Step:
+    """`ray job submit`; with a run config, its directory is the job's working dir (Ray uploads it)."""
     entry = r.launch.entrypoint
     script = entry if posixpath.isabs(entry) else posixpath.join(r.launch.working_dir, entry)
     runtime_env = json.dumps({"env_vars": env}, separators=(",", ":"))
-    argv = ["ray", "job", "submit", "--address", dashboard_address(r), "--runtime-env-json", runtime_env,
-            "--", "python3", script, *train_args]
+    argv = ["ray", "job", "submit", "--address", dashboard_address(r), "--runtime-env-json", runtime_env]
+    argv += ["--working-dir", tracking.RUN_CONFIG_DIR] if run_config else []
+    argv += ["--", "python3", script, *train_args]
     return Step("submit", argv, description="submit slime's train.py as a Ray job and follow its logs",
                 forward_env=list(r.launch.forward_env))
 

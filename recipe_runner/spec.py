@@ -256,10 +256,27 @@ class Checkpoints(Strict):
 class Wandb(Strict):
     enabled: bool = False
     project: Slug | None = None
-    group: Slug | None = Field(None, description="Default: the recipe name")
+    group: Slug | None = Field(None, description="Also the run's name (slime names a run after its group). Default: "
+                               "{recipe}-{mode}-{fingerprint[:8]}, one per run")
     team: Slug | None = None
     mode: Literal["online", "offline", "disabled"] = "online"
     dir: str | None = None
+    sweep: Slug | None = Field(None, description="The sweep this run belongs to (set by `recipe-runner sweep`): "
+                              "config.recipe_runner.sweep and the tag sweep:<id>")
+
+
+class Stability(Strict):
+    """When `compare --baseline` flags a run (recipe_runner/stability.py; defaults in docs/tracking.md)."""
+
+    window: int = Field(20, ge=2, description="Last N common steps the reward gap and mismatch trend are taken over.")
+    reward_gap: float = Field(0.05, ge=0, description="Mean reward shortfall vs the baseline (absolute) that flags "
+                              "a run.")
+    mismatch_growth: float = Field(2.0, gt=1, description="Growth of train/train_rollout_logprob_abs_diff over the "
+                                   "window that flags a run (2 = doubling).")
+
+
+class Tracking(Strict):
+    stability: Stability = Field(default_factory=Stability)
 
 
 class Launch(Strict):
@@ -299,4 +316,5 @@ class Recipe(Strict):
     data: Data
     checkpoints: Checkpoints
     wandb: Wandb = Field(default_factory=Wandb)
+    tracking: Tracking = Field(default_factory=Tracking)
     launch: Launch = Field(default_factory=Launch)

@@ -1,8 +1,10 @@
-"""Sweeps: Hydra multirun overrides (`precision=bf16,fp8-rollout`) -> one plan per combination, one W&B group.
+"""Sweeps: Hydra multirun overrides (`precision=bf16,fp8-rollout`) -> one plan per combination, one sweep id.
 
 Overrides are parsed by Hydra's own parser, so sweep syntax is Hydra's: `a,b`, `choice(a,b)`,
-`range(32,129,32)`, `glob(...)`. The group is derived from the recipe and the overrides, so planning the
-same sweep twice names the same group. `write_bundles` writes one run bundle per combination (bundle.py);
+`range(32,129,32)`, `glob(...)`. slime names a W&B run after its group, so every run keeps its own group
+(`{recipe}-{mode}-{fingerprint[:8]}`) and the sweep is found through `wandb.sweep=<id>`, which lands in
+config.recipe_runner.sweep and the tag `sweep:<id>`. The id is derived from the recipe and the overrides, so
+planning the same sweep twice gives the same id. `write_bundles` writes one run bundle per combination (bundle.py);
 `launch_sweep` submits the plans through launch.py, one after another or all at once (detached).
 """
 
@@ -21,7 +23,7 @@ from recipe_runner.errors import UserError, user_error
 from recipe_runner.limits import check_sweep_size
 from recipe_runner.plan import Plan
 from recipe_runner.spec import SLUG
-from recipe_runner.tracking import name_for
+from recipe_runner.tracking import SWEEP_TAG, run_name
 
 if TYPE_CHECKING:
     from ray.job_submission import JobSubmissionClient
@@ -33,21 +35,22 @@ if TYPE_CHECKING:
 class SweepRun:
     overrides: tuple[str, ...]  # this combination's overrides, as the user would type them
     plan: Plan
-    resolved: Resolved  # its overrides include the sweep's `wandb.group=...`, so a bundle reproduces the plan
+    resolved: Resolved  # its overrides include the sweep's `wandb.sweep=...`, so a bundle reproduces the plan
 
     @property
     def name(self) -> str:
-        return name_for(self.plan.recipe, self.plan.mode, self.plan.fingerprint)
+        """The W&B run name, which slime takes from the run's group."""
+        return run_name(self.resolved.recipe)
 
 
 @dataclass(frozen=True)
 class Sweep:
     recipe: str
-    group: str
+    id: str
     runs: tuple[SweepRun, ...]
 
     def to_dict(self) -> dict:
-        return {"recipe": self.recipe, "group": self.group,
+        return {"recipe": self.recipe, "sweep": self.id,
                 "runs": [{"overrides": list(r.overrides), "plan": r.plan.to_dict()} for r in self.runs]}
 
 
@@ -98,46 +101,50 @@ def _values(o) -> list[str]:
                          title="invalid sweep") from None
 
 
-def sweep_group(recipe: str, overrides: list[str] | tuple[str, ...]) -> str:
+def sweep_id(recipe: str, overrides: list[str] | tuple[str, ...]) -> str:
     digest = hashlib.sha256("\0".join([recipe, *overrides]).encode()).hexdigest()
     return f"{recipe}-sweep-{digest[:6]}"
 
 
 def sweep(recipe: str, overrides: list[str] | tuple[str, ...], recipes_dir: str | None = None,
-          group: str | None = None) -> Sweep:
-    """Plan every combination; all share `group` (W&B group), so `compare --group` finds them together."""
+          sweep_name: str | None = None) -> Sweep:
+    """Plan every combination; all carry the sweep id, so `compare --sweep ID` finds them together."""
     from recipe_runner.api import check
     from recipe_runner.plan import build_plan
 
-    group = group or sweep_group(recipe, overrides)
-    if not re.fullmatch(SLUG, group):
-        raise user_error("--group", f"{group!r} is not a W&B group name", rule="a group is a slug: letters, digits, "
-                         "'.', '_', '-', starting with a letter or digit", hint="e.g. --group int4-sweep-1",
+    sid = sweep_name or sweep_id(recipe, overrides)
+    if not re.fullmatch(SLUG, sid):  # it is pasted into an override and a W&B tag
+        raise user_error("--id", f"{sid!r} is not a sweep id", rule="a sweep id is a slug: letters, digits, "
+                         "'.', '_', '-', starting with a letter or digit", hint="e.g. --id int4-sweep-1",
                          title="invalid sweep")
     runs = []
     for combo in expand(overrides):
         try:
-            resolved, findings = check(recipe, [*combo, f"wandb.group={group}"], recipes_dir)
+            resolved, findings = check(recipe, [*combo, f"wandb.sweep={sid}"], recipes_dir)
         except UserError as e:
             raise UserError(f"sweep run {' '.join(combo)}: {e.title}", e.problems) from None
         runs.append(SweepRun(combo, build_plan(resolved, findings), resolved))
     _check_distinct(runs)
-    return Sweep(recipe, group, tuple(runs))
+    return Sweep(recipe, sid, tuple(runs))
 
 
 def _check_distinct(runs: list[SweepRun]) -> None:
-    """Two combinations resolving to one recipe would share a run name, bundle and Ray submission id."""
+    """Two runs with one name would share a W&B name, bundle directory and Ray submission id."""
     seen: dict[str, SweepRun] = {}
     for r in runs:
         if r.name in seen:
+            same_recipe = seen[r.name].plan.fingerprint == r.plan.fingerprint
             raise user_error("overrides", f"{' '.join(seen[r.name].overrides)!r} and {' '.join(r.overrides)!r} "
-                             "resolve to the same recipe", rule="every combination of a sweep is a different run",
-                             hint="drop the repeated value", title="invalid sweep")
+                             + ("resolve to the same recipe" if same_recipe else f"share the W&B group {r.name}"),
+                             rule="every combination of a sweep is a different run, and slime names a W&B run "
+                             "after its group", hint="drop the repeated value" if same_recipe else
+                             "drop wandb.group: each run then gets its own; the sweep id groups them",
+                             title="invalid sweep")
         seen[r.name] = r
 
 
 def render_text(s: Sweep) -> str:
-    lines = [f"sweep {s.recipe}: {len(s.runs)} runs, W&B group {s.group}"]
+    lines = [f"sweep {s.recipe}: {len(s.runs)} runs, sweep id {s.id} (W&B tag {SWEEP_TAG}{s.id})"]
     lines += [f"  {r.name}  {' '.join(r.overrides)}" for r in s.runs]
     return "\n".join(lines) + "\n"
 
@@ -182,10 +189,10 @@ def _launch_in_sequence(s: Sweep, address: str | None) -> int:
     from recipe_runner.launch import Options, launch
 
     for i, r in enumerate(s.runs, 1):
-        print(f"sweep {s.group}: run {i}/{len(s.runs)} {r.name}")
+        print(f"sweep {s.id}: run {i}/{len(s.runs)} {r.name}")
         code = launch(r.resolved, r.plan, Options(address))
         if code:
-            print(f"sweep {s.group}: run {r.name} failed (exit {code}); {len(s.runs) - i} not launched",
+            print(f"sweep {s.id}: run {r.name} failed (exit {code}); {len(s.runs) - i} not launched",
                   file=sys.stderr)
             return code
     return 0
@@ -202,7 +209,7 @@ def _launch_parallel(s: Sweep, address: str | None) -> int:
             return code
         address = target.address
     client = connect(target.address)
-    print(f"sweep {s.group}: {len(s.runs)} jobs submitted to {target.address}")
+    print(f"sweep {s.id}: {len(s.runs)} jobs submitted to {target.address}")
     for r in s.runs:
         print(latest_submission(client, r.plan))
     return 0

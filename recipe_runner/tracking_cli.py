@@ -8,17 +8,19 @@ import sys
 from pathlib import Path
 
 SWEEP_EPILOG = ("Comma-separated values sweep (Hydra multirun syntax): precision=bf16,fp8-rollout,int4-qat "
-                "precision.group_size=range(32,129,32). Every run shares one W&B group. --out DIR writes "
+                "precision.group_size=range(32,129,32). Each run is its own W&B run and group "
+                "({recipe}-{mode}-{fingerprint[:8]}); all carry the sweep id (config.recipe_runner.sweep, tag "
+                "sweep:<id>). --out DIR writes "
                 "DIR/<run name>/ bundles; --launch runs the plans one after another (--parallel: all at once).")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sweep", help="one plan per combination of swept overrides, sharing a W&B group",
+    p = sub.add_parser("sweep", help="one plan per combination of swept overrides, sharing a sweep id",
                        epilog=SWEEP_EPILOG)
     p.add_argument("recipe", help="recipe name (see `recipe-runner list`)")
     p.add_argument("overrides", nargs="+", help="Hydra overrides; a,b,c sweeps a key")
     p.add_argument("--recipes-dir", help="an extra directory of recipes and config-group options")
-    p.add_argument("--group", help="the W&B group (default: <recipe>-sweep-<hash of the overrides>)")
+    p.add_argument("--id", help="the sweep id (default: <recipe>-sweep-<hash of the overrides>)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--out", metavar="DIR", help="write one run bundle per run to DIR/<run name>/")
     p.add_argument("--launch", action="store_true", help="launch the runs on Ray, in sequence: each followed to "
@@ -31,15 +33,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("compare", help="compare W&B runs (online or offline directories): table and plot")
-    p.add_argument("runs", nargs="*", help="offline run directories (wandb/offline-run-*), or run ids with "
-                   "--project")
+    p.add_argument("runs", nargs="*", help="offline run directories (wandb/offline-run-*) or a wandb/ directory "
+                   "holding them (the processes of one job are merged by run id), or run ids with --project")
     p.add_argument("--project", help="read runs from this W&B project (public API; needs WANDB_API_KEY)")
     p.add_argument("--entity", help="W&B entity (default: your default entity)")
-    p.add_argument("--group", help="only runs of this group")
-    p.add_argument("--tag", action="append", default=[], help="only runs with this tag (repeatable)")
+    p.add_argument("--sweep", help="only runs of this sweep (config.recipe_runner.sweep)")
+    p.add_argument("--group", help="only runs of this W&B group (= the run name)")
+    p.add_argument("--tag", action="append", default=[], help="only runs with this tag (repeatable: any of them)")
+    p.add_argument("--mode", action="append", default=[], help="only runs of this precision mode (repeatable)")
     p.add_argument("--metric", action="append", default=[], help="another metric to show and plot (repeatable)")
     p.add_argument("--format", choices=("text", "csv", "json", "markdown"), default="text")
     p.add_argument("--plot", type=Path, metavar="FILE.png", help="also draw the metrics against step")
+    p.add_argument("--baseline", metavar="MODE|RUN", help="add a stability report against this run (a precision "
+                   "mode one run has, or a run id): reward gap, log-prob mismatch trend, verdict")
     p.set_defaults(func=cmd_compare)
 
 
@@ -47,7 +53,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from recipe_runner.sweep import launch_sweep, render_text, sweep, write_bundles
 
     _check_launch_flags(args)
-    s = sweep(args.recipe, args.overrides, args.recipes_dir, args.group)
+    s = sweep(args.recipe, args.overrides, args.recipes_dir, args.id)
     sys.stdout.write(render_text(s) if args.format == "text" else json.dumps(s.to_dict(), indent=2) + "\n")
     sys.stdout.flush()
     if args.out:
@@ -72,15 +78,20 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     if args.plot:
         compare.check_plot_path(args.plot)  # before any run is read
+    where = compare.Filter(args.sweep, args.group, tuple(args.tag), tuple(args.mode))
     if args.project:
-        runs = compare.api_runs(args.project, args.entity, args.group, tuple(args.tag), tuple(args.runs))
+        runs = compare.api_runs(args.project, args.entity, where, tuple(args.runs))
     elif args.runs:
-        runs = compare.select(compare.offline_runs(args.runs), args.group, tuple(args.tag))
+        runs = compare.select(compare.offline_runs(args.runs), where)
     else:
         raise user_error("runs", "nothing to compare", hint="pass offline run directories or --project NAME",
                          title="no runs")
     extra = tuple(args.metric)
-    sys.stdout.write(compare.render(compare.table(runs, extra), args.format))
+    t = compare.table(runs, extra)
+    baseline = compare.baseline_run(runs, args.baseline) if args.baseline else None
+    if baseline is not None:
+        t = compare.with_stability(t, runs, baseline)
+    sys.stdout.write(compare.render(t, args.format))
     if args.plot:
-        print(f"plot: {compare.plot(runs, args.plot, extra)}", file=sys.stderr)
+        print(f"plot: {compare.plot(runs, args.plot, extra, baseline=baseline)}", file=sys.stderr)
     return 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import shlex
 
-from recipe_runner import __version__
+from recipe_runner import __version__, run_config
 from recipe_runner.plan import Plan
 from recipe_runner.render import yml
 
@@ -64,9 +64,9 @@ def annotations(plan: Plan) -> dict[str, str]:
 
 
 def entrypoint(plan: Plan) -> str:
-    """`python3 train.py ARGS`: the part of the submit step after `--`."""
+    """`python3 train.py ARGS`: the part of the submit step after `--`, started where the run config is written."""
     argv = plan.step("submit").argv
-    return shlex.join(argv[argv.index("--") + 1:])
+    return run_config.rayjob_entrypoint(plan, shlex.join(argv[argv.index("--") + 1:]))
 
 
 def job_name(plan: Plan) -> str:

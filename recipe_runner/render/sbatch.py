@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from recipe_runner import __version__
+from recipe_runner import __version__, run_config
 from recipe_runner.plan import Plan, Step
 from recipe_runner.render.sh import Ref, Word, comment, join
 from recipe_runner.render.shell import step_lines, wait_for_gpus
@@ -65,6 +65,8 @@ def _step(plan: Plan, step: Step) -> list[str]:
             wait_for_gpus(plan).rstrip(),
             "",
         ]
+    if step.name == "submit":
+        head += run_config.script_lines(plan, run_config.SLURM_SUBMIT_DIR)
     return head + step_lines(step) + [""]
 
 

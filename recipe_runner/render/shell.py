@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from recipe_runner import __version__
+from recipe_runner import __version__, run_config
 from recipe_runner.plan import Plan, Step
 from recipe_runner.render.sh import Ref, Word, capture, command, comment, join, require_env
 
@@ -39,6 +39,7 @@ def render(plan: Plan) -> str:
             out.append(comment("  " + join(step.argv)))
             out.append(wait_for_gpus(plan))
             continue
+        out += run_config.script_lines(plan, run_config.SCRIPT_DIR) if step.name == "submit" else []
         out += step_lines(step)
         out.append("")
     return "\n".join(out).rstrip() + "\n"

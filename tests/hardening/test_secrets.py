@@ -13,7 +13,7 @@ import yaml
 from recipe_runner.api import plan
 from recipe_runner.cli import main
 from recipe_runner.errors import UserError
-from recipe_runner.launch import runtime_env
+from recipe_runner.launch import forwarded_env
 from recipe_runner.render import FORMATS, render
 from tests.hardening import stubs
 
@@ -70,7 +70,7 @@ def test_forwarded_by_name_in_every_rendering_and_bundle_never_by_value(tmp_path
     assert pod["containers"][0]["env"] == [{"name": "WANDB_API_KEY", "valueFrom": {"secretKeyRef": {
         "name": "recipe-runner-env", "key": "WANDB_API_KEY"}}}]
     # the launcher puts it into the runtime env at submit time
-    assert runtime_env(p)["env_vars"]["WANDB_API_KEY"] == SENTINEL
+    assert forwarded_env(p) == {"WANDB_API_KEY": SENTINEL}
     assert SENTINEL not in p.env.get("WANDB_NOTES", "") and SENTINEL not in json.dumps(p.to_dict())
 
 
@@ -87,7 +87,7 @@ def test_a_forwarded_variable_that_is_not_set_stops_launch_with_exit_2(monkeypat
     monkeypatch.delenv("WANDB_API_KEY")
     p = plan("qwen3-4b-bf16", [FORWARD])
     with pytest.raises(UserError) as e:
-        runtime_env(p)
+        forwarded_env(p)
     assert "WANDB_API_KEY" in e.value.render() and "export" in e.value.render()
     script = render(p, "shell")
     with pytest.raises(AssertionError, match="export WANDB_API_KEY"):
