@@ -1,6 +1,6 @@
 """Generated scripts run for real by bash, with stub binaries on PATH that log their argv.
 
-PATH holds only the stubs and the few real tools the scripts use (awk, sleep), so any other command a
+PATH holds only the stubs and the few real tools the scripts use (TOOLS), so any other command a
 script ran (an injected `touch`, `curl` ...) fails and shows. `pwned` is a stub too: hostile test strings
 call it, so a value that became code leaves its trace in the log.
 """
@@ -27,7 +27,7 @@ STUBS = {
     "python3": LOG + 'exec "$REAL_PYTHON" "$@"\n',
     "sbatch": LOG, "kubectl": LOG, "recipe-runner": LOG, "pwned": LOG,
 }
-TOOLS = ("awk", "sleep")
+TOOLS = ("awk", "sleep", "mkdir", "dirname")  # the real tools the scripts use
 
 
 def install(root: Path) -> Path:
@@ -54,7 +54,8 @@ def run(script: str, root: Path, nodes: int = 1, gpus: int = 8, env: dict[str, s
     path = root / "script.sh"
     path.write_text(script)
     base = {"PATH": str(bin_dir), "STUB_LOG": str(log), "STUB_GPUS": str(nodes * gpus), "STUB_NODES": str(nodes),
-            "SLURM_JOB_NODELIST": f"node[0-{nodes - 1}]", "REAL_PYTHON": sys.executable, "HOME": str(root),
+            "SLURM_JOB_NODELIST": f"node[0-{nodes - 1}]", "SLURM_SUBMIT_DIR": str(root),
+            "REAL_PYTHON": sys.executable, "HOME": str(root),
             "LC_ALL": "C.UTF-8"}
     proc = subprocess.run(["/bin/bash", str(path)], env={**base, **(env or {})}, capture_output=True,
                           timeout=60, cwd=root)

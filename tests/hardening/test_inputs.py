@@ -125,16 +125,11 @@ def offline_run(root: Path, records: list[object] | None = None, tail: bytes = b
 def test_malformed_offline_runs_are_exit_2(tmp_path: Path, capsys) -> None:
     pb = pytest.importorskip("wandb.proto.wandb_internal_pb2")
     truncated = offline_run(tmp_path / "t", records=[])
-    assert "truncated" in refused(capsys, "compare", str(truncated))
+    assert "holds no run record" in refused(capsys, "compare", str(truncated))
     garbage = offline_run(tmp_path / "g", records=[pb.Record()], tail=struct.pack("<IHB", 0, 5, 1) + b"\xff" * 5)
-    assert "corrupt" in refused(capsys, "compare", str(garbage))
+    assert "does not decode" in refused(capsys, "compare", str(garbage))
     (garbage / "run-1.wandb").write_bytes(b"not a log")
     assert "not a W&B transaction log" in refused(capsys, "compare", str(garbage))
-    bad_yaml = offline_run(tmp_path / "y")
-    (bad_yaml / "files" / "config.yaml").write_text("a: [unclosed\n")
-    assert "config.yaml" in refused(capsys, "compare", str(bad_yaml))
-    (bad_yaml / "files" / "config.yaml").write_text("- a list\n")
-    assert "not a mapping" in refused(capsys, "compare", str(bad_yaml))
 
 
 def test_plot_to_an_unknown_extension_or_an_unwritable_place_is_exit_2(tmp_path: Path, capsys) -> None:

@@ -149,14 +149,18 @@ def check_plan(plan: Plan, root: Path) -> None:
     docs = list(yaml.safe_load_all(render(plan, "rayjob")))
     assert len(docs) == 1 and docs[0]["kind"] == "RayJob"
     submit = plan.step("submit").argv
-    assert shlex.split(docs[0]["spec"]["entrypoint"]) == submit[submit.index("--") + 1:]
+    entry = shlex.split(docs[0]["spec"]["entrypoint"])
+    if plan.run_config:  # `sh -c 'write the run config && ... && exec python3 train.py ...'`
+        assert entry[:2] == ["sh", "-c"] and entry[2].endswith(" exec " + shlex.join(submit[submit.index("--") + 1:]))
+    else:
+        assert entry == submit[submit.index("--") + 1:]
     assert yaml.safe_load(docs[0]["spec"]["runtimeEnvYAML"]) == {"env_vars": plan.env}
     assert docs[0]["metadata"]["annotations"]["recipe-runner/recipe"] == plan.recipe
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(field=st.sampled_from(FIELDS), value=hostile)
-def test_hostile_strings_render_safely_or_are_refused(field, value, monkeypatch_env) -> None:
+def test_hostile_strings_render_safely_or_are_refused(field, value) -> None:
     path, kind = field
     data = with_value(path, kind, value)
     try:
@@ -170,7 +174,7 @@ def test_hostile_strings_render_safely_or_are_refused(field, value, monkeypatch_
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=hostile.filter(lambda t: "\0" not in t))
-def test_writers_are_safe_even_past_the_schema(text, monkeypatch_env) -> None:
+def test_writers_are_safe_even_past_the_schema(text) -> None:
     """Free text a plan carries (names, warnings, descriptions) is hostile here, as if a check let it through.
     (NUL cannot be in an argv: the shell writer refuses it, test below.)"""
     plan = base_plan()

@@ -77,7 +77,7 @@ def test_forwarded_by_name_in_every_rendering_and_bundle_never_by_value(tmp_path
 def test_a_bundle_with_a_forwarded_secret_holds_no_value(tmp_path: Path, capsys) -> None:
     out = tmp_path / "b"
     assert main(["plan", "qwen3-4b-bf16", "wandb.project=p", FORWARD, "--out", str(out)]) == 0
-    assert [f.name for f in out.iterdir() if SENTINEL in f.read_text()] == []
+    assert [f.name for f in out.rglob("*") if f.is_file() and SENTINEL in f.read_text()] == []
     assert main(["launch", "qwen3-4b-bf16", "wandb.project=p", FORWARD, "--dry-run"]) == 0
     got = capsys.readouterr()
     assert SENTINEL not in got.out + got.err and "forwarded from this environment" in got.out

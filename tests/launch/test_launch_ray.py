@@ -54,4 +54,4 @@ def test_a_forwarded_secret_reaches_the_job_and_no_file_or_output(tmp_path: Path
     assert read_record(tmp_path)["env"]["RR_TEST_TOKEN"] == sentinel  # Ray runtime env, at submit time
     out = capsys.readouterr()
     assert sentinel not in out.out + out.err
-    assert [f.name for f in bundle.iterdir() if sentinel in f.read_text()] == []
+    assert [f.name for f in bundle.rglob("*") if f.is_file() and sentinel in f.read_text()] == []
