@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
 HEAD_START_TIMEOUT_S = 90
 POLL_S = 0.5
+AGENT_WAIT_S = 60
 
 
 @dataclass(frozen=True)
@@ -203,7 +204,7 @@ def preflight(client: JobSubmissionClient, resolved: Resolved, plan: Plan) -> No
     req = doctor.request(resolved.recipe)
     source = Path(doctor.__file__).read_text()
     sid = f"{submission_id(plan)}-preflight-{uuid.uuid4().hex[:6]}"
-    client.submit_job(entrypoint=shlex.join(["python3", "-c", source, json.dumps(req)]),
+    submit_job(client, entrypoint=shlex.join(["python3", "-c", source, json.dumps(req)]),
                       runtime_env={"env_vars": plan.env}, submission_id=sid)
     status = wait_terminal(client, sid)
     logs = client.get_job_logs(sid)
@@ -228,13 +229,27 @@ def submit(client: JobSubmissionClient, plan: Plan, sid: str) -> str:
         if status is None:
             with run_config.runtime_env(plan) as runtime_env:  # Ray uploads the run config's working_dir
                 runtime_env = {**runtime_env, "env_vars": {**runtime_env["env_vars"], **forwarded_env(plan)}}
-                client.submit_job(entrypoint=job_entrypoint(plan), runtime_env=runtime_env, submission_id=candidate)
+                submit_job(client, entrypoint=job_entrypoint(plan), runtime_env=runtime_env, submission_id=candidate)
             print(f"submit: job {candidate} -> {client.get_address()}")
             return candidate
         if not status.is_terminal():
             print(f"submit: job {candidate} of this plan is already {status}; following it")
             return candidate
     raise RunError(f"too many earlier jobs named {sid}-rN; delete some with `ray job delete`")
+
+
+def submit_job(client: JobSubmissionClient, **job: Any) -> str:
+    """client.submit_job, retried while a freshly started head has no job agent yet: Ray answers 500 "No available
+    agent to submit job, please try again later" (ray 2.60.0 ray/dashboard/modules/job/job_head.py:425, a timeout
+    waiting for an agent) until one registers."""
+    deadline = time.monotonic() + AGENT_WAIT_S
+    while True:
+        try:
+            return client.submit_job(**job)
+        except RuntimeError as e:
+            if "No available agent" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(POLL_S)
 
 
 def forwarded_env(plan: Plan, environ: dict[str, str] | None = None) -> dict[str, str]:
