@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,13 +13,14 @@ from recipe_runner import recommend as recommend_mod
 from recipe_runner import tracking
 from recipe_runner.checks import Finding, errors, run_checks
 from recipe_runner.compose import list_recipes
-from recipe_runner.errors import UserError
+from recipe_runner.errors import Problem, UserError
 from recipe_runner.layout import label
 from recipe_runner.plan import Plan, build_plan
 from recipe_runner.resolve import Resolved, resolve
+from recipe_runner.resources import shipped
 from recipe_runner.spec import Recipe
 
-SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "recipe.schema.json"
+SCHEMA_FILE = shipped("schemas") / "recipe.schema.json"
 
 
 @dataclass(frozen=True)
@@ -50,34 +52,84 @@ def plan(name: str, overrides: list[str] | tuple[str, ...] = (), recipes_dir: st
     return build_plan(resolved, findings)
 
 
-def show(name: str, overrides: list[str] | tuple[str, ...] = (), recipes_dir: str | None = None) -> str:
+def show(name: str, overrides: list[str] | tuple[str, ...] = (), recipes_dir: str | None = None,
+         key: str | None = None) -> str:
+    """The resolved recipe as YAML, or only the subtree (or value) at dotted `key`."""
     import yaml
 
-    return yaml.safe_dump(resolve(name, overrides, recipes_dir).recipe.model_dump(mode="json"), sort_keys=False)
+    from recipe_runner.explain import lookup
+
+    data = resolve(name, overrides, recipes_dir).recipe.model_dump(mode="json")
+    return yaml.safe_dump(lookup(data, key) if key else data, sort_keys=False).removesuffix("...\n")
 
 
-def catalogue(recipes_dir: str | None = None) -> list[CatalogueRow]:
-    rows = []
+def split_key(args: list[str]) -> tuple[str | None, list[str]]:
+    """`show RECIPE [KEY] [overrides]`: a KEY has no `=` and is no `~deletion`; the rest are overrides."""
+    keys = [a for a in args if "=" not in a and not a.startswith("~")]
+    if len(keys) > 1:
+        raise UserError("invalid arguments", [Problem(keys[1], "a second KEY", rule="show takes one dotted KEY "
+                                                      "and key=value overrides", hint=f"drop {keys[1]!r}")])
+    return (keys[0] if keys else None), [a for a in args if a not in keys]
+
+
+def strict_findings(findings: list[Finding]) -> list[Finding]:
+    """What `validate --strict` refuses besides errors: warnings, and checks that could not run here."""
+    return [f for f in findings if f.severity == "warning" or f.rule == "checkpoint.not-found"]
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    rows: tuple[CatalogueRow, ...]
+    broken: tuple[tuple[str, UserError], ...]  # recipes that do not resolve, with why: one never hides the rest
+
+
+def catalogue(recipes_dir: str | None = None) -> Catalogue:
+    rows, broken = [], []
     for name, _ in list_recipes(recipes_dir):
-        r = resolve(name, (), recipes_dir).recipe
+        try:
+            r = resolve(name, (), recipes_dir).recipe
+        except UserError as e:
+            broken.append((name, e))
+            continue
         group = tracking.group_size(r)
         rows.append(CatalogueRow(name, r.model.name, r.precision.mode, label(r), r.cluster.gpu,
                                  str(group) if group else "-", r.maturity, r.description))
-    return rows
+    return Catalogue(tuple(rows), tuple(broken))
 
 
 def json_schema() -> dict:
-    """The recipe schema for editors: recipe files are partial (groups fill the rest), so no field is
-    marked required here, and Hydra's `defaults` list is allowed; `validate` enforces required fields."""
-    schema = Recipe.model_json_schema()
+    """The recipe schema for editors.
+
+    A recipe file with a Hydra `defaults` list is partial (config groups and base recipes fill in the rest),
+    so nothing is required of it; a file without one is the whole recipe, and every field `validate`
+    requires is marked `required` (`then` branch: the `*Complete` definitions).
+    """
+    complete = Recipe.model_json_schema()
+    complete_defs = complete.pop("$defs")
+    schema = copy.deepcopy(complete)
     _drop_required(schema)
+    schema["$defs"] = copy.deepcopy(complete_defs)
+    _drop_required(schema["$defs"])
+    schema["$defs"] |= {f"{k}Complete": _to_complete(v) for k, v in complete_defs.items()}
+    schema["$defs"]["RecipeComplete"] = _to_complete(complete)
     schema["properties"]["defaults"] = {
         "type": "array", "description": "Hydra defaults list: config-group options and base recipes to merge.",
         "items": {"anyOf": [{"type": "string"}, {"type": "object"}]},
     }
+    schema["if"] = {"not": {"required": ["defaults"]}}
+    schema["then"] = {"$ref": "#/$defs/RecipeComplete"}
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "recipe-runner recipe"
     return schema
+
+
+def _to_complete(node: object) -> object:
+    """A copy whose `$ref`s point at the `*Complete` definitions (those keep `required`)."""
+    if isinstance(node, dict):
+        return {k: (v + "Complete" if k == "$ref" else _to_complete(v)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_to_complete(v) for v in node]
+    return node
 
 
 def _drop_required(node: object) -> None:

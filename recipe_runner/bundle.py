@@ -20,10 +20,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from recipe_runner import __version__, run_config
-from recipe_runner.compose import as_literal
+from recipe_runner.compose import SHIPPED_RECIPES, as_literal
 from recipe_runner.errors import RunError, UserError, user_error
 from recipe_runner.plan import Plan
-from recipe_runner.render import json_format, rayjob, sbatch, shell, yml
+from recipe_runner.render import render, yml
 from recipe_runner.render.sh import command as sh_command
 from recipe_runner.render.sh import comment
 from recipe_runner.resolve import Resolved
@@ -31,6 +31,7 @@ from recipe_runner.secret_policy import redact
 
 RECIPE_FILE = "recipe.yaml"
 RECIPE_NAME = "recipe"  # the bundle dir holds <RECIPE_NAME>.yaml, so it works as a --recipes-dir
+CLUSTER_FILES = {"launch.sh": "shell", "rayjob.yaml": "rayjob", "sbatch.sh": "sbatch"}  # file -> render format
 # errors about the path the user gave (exit 2); any other OSError while writing is a failure while running
 USER_PATH_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST, errno.ENAMETOOLONG,
                     errno.ELOOP, errno.EISDIR}
@@ -115,17 +116,28 @@ def write_files(root: Path, texts: dict[str, str]) -> None:
 
 
 def files(resolved: Resolved, plan: Plan, out: Path, recipes_dir: str | None, command: list[str]) -> dict[str, str]:
+    rendered, not_rendered = cluster_files(plan)
+    meta = {**manifest(resolved, plan, out, recipes_dir, command), "not_rendered": not_rendered}
     run_config_file = {run_config.BUNDLE_PATH: plan.run_config} if plan.run_config else {}
     return {
         **run_config_file,
         RECIPE_FILE: recipe_yaml(resolved),
-        "plan.json": json_format.render(plan),
-        "launch.sh": shell.render(plan),
+        "plan.json": render(plan, "json"),
         "convert.sh": convert_sh(plan),
-        "rayjob.yaml": rayjob.render(plan),
-        "sbatch.sh": sbatch.render(plan),
-        "manifest.json": json.dumps(manifest(resolved, plan, out, recipes_dir, command), indent=2) + "\n",
+        **rendered,
+        "manifest.json": json.dumps(meta, indent=2) + "\n",
     }
+
+
+def cluster_files(plan: Plan) -> tuple[dict[str, str], dict[str, str]]:
+    """The cluster formats this plan can become, and why the others cannot yet (e.g. a RayJob without storage)."""
+    rendered, not_rendered = {}, {}
+    for name, fmt in CLUSTER_FILES.items():
+        try:
+            rendered[name] = render(plan, fmt)
+        except UserError as e:
+            not_rendered[name] = e.render()
+    return rendered, not_rendered
 
 
 def recipe_yaml(resolved: Resolved) -> str:
@@ -151,7 +163,7 @@ def manifest(resolved: Resolved, plan: Plan, out: Path, recipes_dir: str | None,
         "fingerprint": plan.fingerprint,
         "recipe_runner_version": __version__,
         "recipes_dir": recipes_dir,
-        "git": git_state(Path(recipes_dir) if recipes_dir else Path(__file__).resolve().parent.parent / "recipes"),
+        "git": git_state(Path(recipes_dir) if recipes_dir else SHIPPED_RECIPES),
         "command": redact(command),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "rerun": ["recipe-runner", "launch", RECIPE_NAME, "--recipes-dir", str(out)],

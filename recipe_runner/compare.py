@@ -11,6 +11,7 @@ the run record and every history row; wandb >= 0.18 ships no Python reader for i
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import json
 import math
@@ -331,16 +332,31 @@ def differing_config(runs: list[Run]) -> list[str]:
     return [k for k in keys if len({json.dumps(r.config.get(k), sort_keys=True) for r in runs}) > 1]
 
 
-def table(runs: list[Run], extra_metrics: tuple[str, ...] = ()) -> Table:
+def table(runs: list[Run], extra_metrics: tuple[str, ...] = (), max_config: int | None = None) -> Table:
+    """One row per run; `max_config` caps the differing-config columns (runs not made by recipe-runner
+    can differ in dozens of keys)."""
     metrics = metric_columns(runs, extra_metrics)
-    diffs = differing_config(runs)
+    diffs = differing_config(runs)[:max_config]
     rows = []
     for r in runs:
         c = r.convention
         identity = [c.get("recipe", "-"), c.get("mode", "-"), c.get("group_size") or "-", c.get("layout", "-")]
         values = [reduce(r.history.get(m, []), how) for m, how in metrics.values()]
-        rows.append([c.get("run_name") or r.name, *identity, *values, *(r.config.get(k) for k in diffs)])
+        rows.append([c.get("run_name") or r.name or r.run_id, *identity, *values,
+                     *(r.config.get(k) for k in diffs)])
     return Table(["run", *IDENTITY, *metrics, *map(_short, diffs)], rows)
+
+
+def check_metrics(runs: list[Run], extra: tuple[str, ...]) -> None:
+    """A `--metric` no run logged is a typo or the wrong runs: say so instead of leaving it out."""
+    logged = sorted({k for r in runs for k in r.history})
+    for metric in extra:
+        if metric not in logged:
+            close = difflib.get_close_matches(metric, logged, n=3)
+            raise user_error("--metric", f"no run logged {metric!r}", rule="--metric names a logged metric key",
+                             hint=("did you mean " + " or ".join(map(repr, close)) + "?") if close else
+                             f"logged: {', '.join(logged[:12])}" + (" ..." if len(logged) > 12 else ""),
+                             title="unknown metric")
 
 
 def _short(key: str) -> str:

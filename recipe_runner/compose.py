@@ -15,8 +15,9 @@ from pathlib import Path
 
 from recipe_runner import limits
 from recipe_runner.errors import Problem, UserError, user_error
+from recipe_runner.resources import shipped
 
-SHIPPED_RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+SHIPPED_RECIPES = shipped("recipes")
 GROUPS = ("model", "precision", "cluster", "algorithm", "data")
 ENTRY_PREFIX = "_recipe_runner_entry_"
 RECIPE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
@@ -42,7 +43,8 @@ def recipe_dirs(extra_dir: str | Path | None = None) -> tuple[Path, ...]:
     if extra_dir is not None:
         extra = Path(extra_dir).expanduser().resolve()
         if not extra.is_dir():
-            raise user_error("--recipes-dir", f"{extra_dir!r} is not a directory", hint="pass an existing directory")
+            what = "is not a directory" if extra.exists() else "does not exist"
+            raise user_error("--recipes-dir", f"{extra_dir!r} {what}", hint="pass an existing directory")
         if not os.access(extra, os.R_OK | os.X_OK):
             raise user_error("--recipes-dir", f"{extra_dir!r} cannot be read (permission denied)",
                              rule="recipes are read from the directory", hint="fix its permissions (chmod u+rx)")
@@ -233,6 +235,8 @@ def entry_config(source: RecipeSource) -> str:
 
 
 def _explain_compose_error(e: Exception, source: RecipeSource, overrides: list[str]) -> UserError:
+    from hydra.errors import OverrideParseException
+
     text = str(e)
     missing_group = re.search(r"Could not find '([\w-]+)/([^']+)'", text)
     if missing_group:
@@ -254,12 +258,15 @@ def _explain_compose_error(e: Exception, source: RecipeSource, overrides: list[s
         return user_error(key, f"no such key {key!r} in recipe {source.name!r}",
                           rule="overrides may only set keys the recipe has (struct mode)",
                           hint=hint or "run `recipe-runner show RECIPE` to see the keys", title="invalid override")
-    if "Error parsing override" in text or "OverrideParseException" in type(e).__name__:
+    if isinstance(e, OverrideParseException) or "Error parsing override" in text:
         which = re.search(r"Error parsing override '([^']*)'", text)
-        return user_error(which.group(1) if which else "override", "cannot parse this override",
+        bad = getattr(e, "override", None) or (which.group(1) if which else "")
+        hint = "quote values with spaces or special characters, e.g. key='a b'"
+        if bad and "=" not in bad and ":" in bad:
+            hint = "did you mean " + repr(bad.replace(":", "=", 1)) + "? (key=value, not key:value)"
+        return user_error(bad or "override", "cannot parse this override",
                           rule="Hydra override grammar: key=value, group=option, +key=value, ~key, key=[a,b]",
-                          hint="quote values with spaces or special characters, e.g. key='a b'",
-                          title="invalid override")
+                          hint=hint, title="invalid override")
     if "yaml" in text.lower() or "while parsing" in text or "while scanning" in text:
         return _malformed(e, source)
     return UserError("cannot compose recipe", [Problem(source.name, _first_line(e), hint=" ".join(overrides))])

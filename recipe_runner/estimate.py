@@ -63,8 +63,12 @@ def params(s: ModelShape) -> Params:
     experts = 3 * s.hidden * s.moe_ffn * s.experts * moe_layers
     router = s.hidden * s.experts * moe_layers
     embed = s.vocab * s.hidden
-    return Params(embed=embed, lm_head=0 if s.tied_embeddings else embed, linears=attn * s.layers + mlp,
-                  experts=experts, small=(norms + 2 * s.hidden) * s.layers + s.hidden + router)
+    linear = sum(s.linear_layers)
+    lin_attn, lin_norms = _linear_attention(s) if linear else (0, 0)
+    full = s.layers - linear
+    return Params(embed=embed, lm_head=0 if s.tied_embeddings else embed,
+                  linears=attn * full + lin_attn * linear + mlp, experts=experts,
+                  small=norms * full + lin_norms * linear + 2 * s.hidden * s.layers + s.hidden + router)
 
 
 def _attention(s: ModelShape) -> tuple[int, int]:
@@ -77,7 +81,19 @@ def _attention(s: ModelShape) -> tuple[int, int]:
         return q + kv + s.heads * s.v_head_dim * s.hidden, (s.q_lora_rank or 0) + s.kv_lora_rank
     q_out, kv_out = s.heads * s.head_dim, s.kv_heads * s.head_dim
     qk_norm = 2 * s.head_dim if s.model_type.startswith("qwen3") else 0
-    return s.hidden * (q_out + 2 * kv_out) + q_out * s.hidden, qk_norm
+    gate = q_out if any(s.linear_layers) else 0  # hybrid models gate full attention's output (q_proj is 2x)
+    return s.hidden * (q_out + gate + 2 * kv_out) + q_out * s.hidden, qk_norm
+
+
+def _linear_attention(s: ModelShape) -> tuple[int, int]:
+    """(linear params, small params) of one gated-DeltaNet block (HF Qwen3NextGatedDeltaNet): in_proj_qkvz,
+    in_proj_ba, out_proj; the depthwise conv1d, A_log, dt_bias and the gated norm are small."""
+    c = s.config
+    key = c["linear_num_key_heads"] * c["linear_key_head_dim"]
+    value_heads = c["linear_num_value_heads"]
+    value = value_heads * c["linear_value_head_dim"]
+    linears = s.hidden * (2 * key + 2 * value) + s.hidden * 2 * value_heads + value * s.hidden
+    return linears, (2 * key + value) * c["linear_conv_kernel_dim"] + 2 * value_heads + c["linear_value_head_dim"]
 
 
 @dataclass(frozen=True)

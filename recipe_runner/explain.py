@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from recipe_runner.compose import entry_config, find_recipe, search_override
+from recipe_runner.compose import _did_you_mean, entry_config, find_recipe, flatten_keys, search_override
 from recipe_runner.errors import user_error
 from recipe_runner.resolve import resolve
 
@@ -34,7 +34,7 @@ class Explanation:
 def explain(name: str, key: str, overrides: list[str] | tuple[str, ...] = (), recipes_dir: str | None = None
             ) -> Explanation:
     data = resolve(name, overrides, recipes_dir).recipe.model_dump(mode="json")
-    value = _lookup(data, key)
+    value = lookup(data, key)
     files = [f"{label} ({path})" for label, path, tree in _sources(name, list(overrides), recipes_dir)
              if _has(tree, key)]
     cli = [o for o in overrides if _override_key(o) and (key == _override_key(o)
@@ -48,11 +48,13 @@ def explain(name: str, key: str, overrides: list[str] | tuple[str, ...] = (), re
     return Explanation(key, value, setter, tuple(files))
 
 
-def _lookup(data: dict, key: str) -> object:
+def lookup(data: dict, key: str) -> object:
+    """The value at dotted `key`; an unknown key is a UserError with did-you-mean."""
     node: object = data
     for part in key.split("."):
         if not isinstance(node, dict) or part not in node:
-            raise user_error(key, "no such field in the resolved recipe", hint="run `recipe-runner show RECIPE`")
+            hint = _did_you_mean(key, flatten_keys(data)) or "run `recipe-runner show RECIPE` to see the fields"
+            raise user_error(key, "no such field in the resolved recipe", hint=hint)
         node = node[part]
     return node
 

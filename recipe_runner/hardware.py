@@ -70,5 +70,12 @@ REQUIREMENTS: dict[str, Requirement] = {
 MIN_COMPUTE_CAPABILITY: dict[str, float] = {k: r.min_compute_capability for k, r in REQUIREMENTS.items()}
 
 
+def canonical_gpu(value: object) -> object:
+    """`h100` -> `H100`: GPU names are matched without regard to case; anything else is left to the schema."""
+    if isinstance(value, str):
+        return next((name for name in GPUS if name.lower() == value.lower()), value)
+    return value
+
+
 def gpu_names() -> list[str]:
     return list(GPUS)

@@ -9,6 +9,7 @@ submit_job, tail_job_logs, get_job_status, stop_job), the API behind `ray job su
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -18,12 +19,14 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from recipe_runner import doctor, run_config
 from recipe_runner.errors import Problem, RunError, UserError, user_error
+from recipe_runner.extras import require
 from recipe_runner.plan import Plan, Step
 from recipe_runner.tracking import RUN_CONFIG_FILE
 
@@ -35,21 +38,27 @@ if TYPE_CHECKING:
 
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
 HEAD_START_TIMEOUT_S = 90
+AGENT_START_TIMEOUT_S = 180  # a fresh head's job agent can lag its Job API by minutes on a loaded machine
 POLL_S = 0.5
-AGENT_WAIT_S = 60
+RESOURCE_POLL_S = 5
+# Ray's job client takes these over the address it is given (ray/dashboard/utils.py,
+# get_address_for_submission_client): first RAY_API_SERVER_ADDRESS, then RAY_ADDRESS.
+ADDRESS_ENV = ("RAY_API_SERVER_ADDRESS", "RAY_ADDRESS")
 
 
 @dataclass(frozen=True)
 class Options:
-    address: str | None = None  # --address; else RAY_ADDRESS; else cluster.ray.address; else a local head
+    address: str | None = None  # --address; else $RAY_API_SERVER_ADDRESS, $RAY_ADDRESS, cluster.ray.address; else local
     dry_run: bool = False
     detach: bool = False  # submit and return without following the logs
+    wait_for_resources: float = 0  # seconds to wait for the cluster's nodes/GPUs/CPUs; 0: check once
 
 
 @dataclass(frozen=True)
 class Target:
     address: str  # the Ray dashboard (Job API) address
     embedded: bool  # True: this command starts a local head and stops it at the end
+    source: str = "a local head"  # where the address came from: --address, an env var, cluster.ray.address
 
 
 def launch(resolved: Resolved, plan: Plan, opts: Options) -> int:
@@ -59,14 +68,16 @@ def launch(resolved: Resolved, plan: Plan, opts: Options) -> int:
         raise _multi_node_needs_cluster(plan)
     sid = submission_id(plan)
     if opts.dry_run:
-        sys.stdout.write(dry_run(resolved, plan, target, sid))
+        sys.stdout.write(dry_run(resolved, plan, target, sid, opts))
         return 0
     forwarded_env(plan)  # a forwarded variable that is not set: exit 2 before anything starts
     convert_if_needed(plan)
     head = LocalHead.start(plan.step("ray-head"), target.address) if target.embedded else None
     keep_head = False
     try:
+        print(f"ray: {target.address} (from {target.source})")
         client = connect(target.address)
+        check_resources(target.address, doctor.request(resolved.recipe), opts.wait_for_resources)
         preflight(client, resolved, plan)
         sid = submit(client, plan, sid)
         if opts.detach:
@@ -81,11 +92,22 @@ def launch(resolved: Resolved, plan: Plan, opts: Options) -> int:
 
 
 def resolve_target(plan: Plan, address: str | None) -> Target:
-    """--address, else $RAY_ADDRESS, else the recipe's cluster.ray.address: use it as is; else embed a head."""
-    named = address or os.environ.get("RAY_ADDRESS") or (plan.dashboard_address if not plan.step("ray-head") else None)
+    """--address, else $RAY_API_SERVER_ADDRESS, else $RAY_ADDRESS, else the recipe's cluster.ray.address: use the
+    first one set, as is; else embed a head. The chosen address is then passed to Ray explicitly (connect)."""
+    named = named_address(address)
+    if named is None and not plan.step("ray-head"):
+        named = (plan.dashboard_address, "cluster.ray.address")
     if named:
-        return Target(named if "://" in named else f"http://{named}", embedded=False)
+        url, source = named
+        return Target(url if "://" in url else f"http://{url}", embedded=False, source=source)
     return Target(plan.dashboard_address, embedded=True)
+
+
+def named_address(address: str | None) -> tuple[str, str] | None:
+    """(address, where it came from): --address, else the first of ADDRESS_ENV that is set."""
+    if address:
+        return address, "--address"
+    return next(((os.environ[k], f"${k}") for k in ADDRESS_ENV if os.environ.get(k)), None)
 
 
 def submission_id(plan: Plan) -> str:
@@ -164,9 +186,11 @@ class LocalHead:
                                "if a Ray cluster is already running here, pass --address http://127.0.0.1:8265")
             try:
                 connect(address, quiet=True)
-                return
+                if live_nodes(address):  # the head registers as a node shortly after its Job API answers
+                    return
             except RunError:
-                time.sleep(POLL_S)
+                pass
+            time.sleep(POLL_S)
         self.stop()
         raise RunError(f"the local Ray head did not answer at {address} within {HEAD_START_TIMEOUT_S}s")
 
@@ -186,26 +210,68 @@ class LocalHead:
 
 
 def connect(address: str, quiet: bool = False) -> JobSubmissionClient:
+    """A Job API client for exactly `address`, whatever RAY_ADDRESS / RAY_API_SERVER_ADDRESS say."""
+    require("launch")
+    from ray.job_submission import JobSubmissionClient
+
     try:
-        from ray.job_submission import JobSubmissionClient
-    except ImportError as e:
-        raise user_error("ray", f"is not installed ({e})", rule="launching needs Ray's Job Submission SDK",
-                         hint="pip install 'recipe-runner[launch]' (ray[default])") from e
-    try:
-        return JobSubmissionClient(address)
+        with address_env_hidden():
+            return JobSubmissionClient(address)
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise RunError(f"cannot reach the Ray Job API at {address}" + ("" if quiet else f": {e}")) from e
+
+
+@contextlib.contextmanager
+def address_env_hidden() -> Iterator[None]:
+    """Hide ADDRESS_ENV from Ray while it resolves an address, so the address we chose is the one used."""
+    saved = {k: os.environ.pop(k) for k in ADDRESS_ENV if k in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
+# ---- live resources ---------------------------------------------------------------------------------------------
+
+def live_nodes(address: str) -> list[dict[str, float]]:
+    """Each alive node's total resources, from the dashboard's state API (what `ray list nodes` shows)."""
+    from ray.util.state import list_nodes
+
+    try:
+        with address_env_hidden():
+            nodes = list_nodes(address=address, filters=[("state", "=", "ALIVE")], raise_on_missing_output=False)
+    except Exception as e:  # noqa: BLE001 - the state API raises several types; all mean "cannot read the cluster"
+        raise RunError(f"cannot read the nodes of the Ray cluster at {address}: {e}") from e
+    return [dict(n.resources_total) for n in nodes]
+
+
+def check_resources(address: str, req: dict, wait_s: float) -> None:
+    """Nodes, GPUs and CPUs against the plan, now or within `wait_s` seconds; short -> UserError naming each."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        checks = doctor.readiness(req, live_nodes(address))
+        bad = doctor.missing(checks)
+        left = deadline - time.monotonic()
+        if not bad or left <= 0:
+            break
+        print(f"resources: waiting up to {left:.0f}s more: " + "; ".join(c.detail for c in bad), file=sys.stderr)
+        time.sleep(min(RESOURCE_POLL_S, left))
+    if bad:
+        waited = f"after waiting {wait_s:g}s" if wait_s else "(checked once; --wait-for-resources S waits)"
+        raise UserError(f"the Ray cluster at {address} is short of what the plan needs {waited}",
+                        [Problem(c.name, c.detail, hint=c.fix) for c in bad])
+    print(f"resources: {', '.join(c.detail.split(';')[0] for c in checks)}")
 
 
 # ---- pre-flight -------------------------------------------------------------------------------------------------
 
 def preflight(client: JobSubmissionClient, resolved: Resolved, plan: Plan) -> None:
     """Run doctor's checks as a tiny job on the target, with the job's env; anything missing -> UserError."""
-    req = doctor.request(resolved.recipe)
+    req = doctor.request(resolved.recipe, plan, resolved.shape.config)
     source = Path(doctor.__file__).read_text()
     sid = f"{submission_id(plan)}-preflight-{uuid.uuid4().hex[:6]}"
     submit_job(client, entrypoint=shlex.join(["python3", "-c", source, json.dumps(req)]),
-                      runtime_env={"env_vars": plan.env}, submission_id=sid)
+               runtime_env={"env_vars": plan.env}, submission_id=sid)
     status = wait_terminal(client, sid)
     logs = client.get_job_logs(sid)
     line = next((ln for ln in logs.splitlines() if ln.startswith(doctor.MARKER)), None)
@@ -214,7 +280,8 @@ def preflight(client: JobSubmissionClient, resolved: Resolved, plan: Plan) -> No
     checks = [doctor.Check(**c) for c in json.loads(line[len(doctor.MARKER):])]
     bad = doctor.missing(checks)
     if bad:
-        raise UserError(f"pre-flight on the target ({client.get_address()}) found {len(bad)} missing piece(s)",
+        raise UserError(f"pre-flight on the target ({client.get_address()}) found {len(bad)} missing piece(s) or "
+                        "rejection(s) by slime's own parser",
                         [Problem(c.name, c.detail, hint=c.fix) for c in bad])
     print(f"pre-flight: {', '.join(f'{c.name} {c.status}' for c in checks)}")
 
@@ -238,20 +305,6 @@ def submit(client: JobSubmissionClient, plan: Plan, sid: str) -> str:
     raise RunError(f"too many earlier jobs named {sid}-rN; delete some with `ray job delete`")
 
 
-def submit_job(client: JobSubmissionClient, **job: Any) -> str:
-    """client.submit_job, retried while a freshly started head has no job agent yet: Ray answers 500 "No available
-    agent to submit job, please try again later" (ray 2.60.0 ray/dashboard/modules/job/job_head.py:425, a timeout
-    waiting for an agent) until one registers."""
-    deadline = time.monotonic() + AGENT_WAIT_S
-    while True:
-        try:
-            return client.submit_job(**job)
-        except RuntimeError as e:
-            if "No available agent" not in str(e) or time.monotonic() > deadline:
-                raise
-            time.sleep(POLL_S)
-
-
 def forwarded_env(plan: Plan, environ: dict[str, str] | None = None) -> dict[str, str]:
     """The launch.forward_env variables' values from this environment, added to the job's env at submit time."""
     environ = dict(os.environ) if environ is None else environ
@@ -263,6 +316,20 @@ def forwarded_env(plan: Plan, environ: dict[str, str] | None = None) -> dict[str
                          hint=f"export {missing[0]}=... before launching, or drop it from launch.forward_env",
                          title="forwarded variable not set")
     return {n: environ[n] for n in names}
+
+
+def submit_job(client: JobSubmissionClient, **job: Any) -> None:
+    """submit_job, retried while a fresh head's job agent is still starting (HTTP 500 "No available agent to
+    submit job" from the dashboard's job head; it comes up a little after the Job API answers)."""
+    deadline = time.monotonic() + AGENT_START_TIMEOUT_S
+    while True:
+        try:
+            client.submit_job(**job)
+            return
+        except RuntimeError as e:
+            if "No available agent" not in str(e) or time.monotonic() > deadline:
+                raise RunError(f"the Ray Job API at {client.get_address()} refused the job: {e}") from e
+            time.sleep(POLL_S)
 
 
 def job_status(client: JobSubmissionClient, sid: str) -> Any:
@@ -327,7 +394,7 @@ def _address_flag(target: Target) -> str:
 
 # ---- dry run ----------------------------------------------------------------------------------------------------
 
-def dry_run(resolved: Resolved, plan: Plan, target: Target, sid: str) -> str:
+def dry_run(resolved: Resolved, plan: Plan, target: Target, sid: str, opts: Options) -> str:
     """Exactly what `launch` would do, in order; reads conversion.json but changes nothing."""
     out = [f"launch {plan.recipe} (dry run: nothing is converted, started or submitted)",
            f"fingerprint {plan.fingerprint}"]
@@ -349,12 +416,16 @@ def dry_run(resolved: Resolved, plan: Plan, target: Target, sid: str) -> str:
         head = shlex.join([*plan.step("ray-head").argv, "--block"])
         item("ray-head", f"start a local head, stopped at the end: {head}")
     else:
-        item("ray-head", f"use the Ray cluster at {target.address} (nothing is started or stopped)")
+        item("ray-head", f"use the Ray cluster at {target.address} from {target.source} "
+             "(nothing is started or stopped)")
     req = doctor.request(resolved.recipe)
+    wait = f"wait up to {opts.wait_for_resources:g}s" if opts.wait_for_resources else "check once"
+    item("resources", f"{req['nodes']} node(s), {req['bundles']} GPU(s), {req['bundles']} CPU(s) alive ({wait})")
     checks = ["entrypoint " + req["entrypoint"]]
     if req["gpus"]:
         checks += [m for m, _, _ in doctor.STACK] + [f"{req['gpus']} {req['gpu']} GPUs"]
         checks += [doctor.INT4_MODULE] if req["int4_extension"] else []
+    checks.append("slime's own parse_args on the plan's argv and env")
     item("preflight", "check on the target: " + ", ".join(checks))
     item("submit", f"job {sid} to {target.address}")
     out.append(f"       entrypoint: {job_entrypoint(plan)}")

@@ -1,8 +1,9 @@
-"""HF `config.json` -> Megatron model args, through one mapping table plus per-family fixed flags.
+"""HF `config.json` -> Megatron model args, through one mapping table for every model family.
 
-Upstream slime hand-writes these as `scripts/models/*.sh` (THUDM/slime@624b824a); the mapping follows
-the HF -> Megatron table of the reference (slime-low-precision.md §2.3), and slime's start-up check
-`_hf_validate_args` (slime/backends/megatron_utils/arguments.py:97-148) asserts the same fields.
+Upstream slime hand-writes these as `scripts/models/*.sh` (THUDM/slime@624b824a); the table derives the same
+flags from the config (tests/test_model_scripts.py checks all 39 scripts; docs/models.md), following the
+HF -> Megatron table of the reference (slime-low-precision.md §2.3). slime's start-up check `_hf_validate_args`
+(slime/backends/megatron_utils/arguments.py:97-148) asserts a subset of the same fields.
 """
 
 from __future__ import annotations
@@ -15,11 +16,17 @@ from pathlib import Path
 
 from recipe_runner.errors import Problem, UserError, user_error
 from recipe_runner.limits import MAX_CONFIG_BYTES
+from recipe_runner.resources import shipped
 
-BUNDLED_CONFIGS = Path(__file__).resolve().parent / "data" / "model-configs"
+BUNDLED_CONFIGS = shipped("data") / "model-configs"
 
-# model_type -> family. Kimi-K2 is DeepSeek-V3 architecture (slime's HF loader maps both).
-FAMILIES = {"qwen3": "dense", "qwen3_moe": "qwen-moe", "deepseek_v3": "mla-moe", "kimi_k2": "mla-moe"}
+# model_type (of the text model, for multimodal wrappers) -> family: the families differ in the flags slime's
+# scripts set beyond what config.json gives. Kimi-K2 is DeepSeek-V3 architecture; Moonlight's type is deepseek_v3.
+FAMILIES = {
+    "qwen2": "qwen2", "qwen3": "qwen3", "llama": "llama", "qwen3_moe": "qwen3-moe", "qwen3_next": "qwen3-next",
+    "qwen3_5_text": "qwen3.5", "qwen3_5_moe_text": "qwen3.5-moe", "deepseek_v3": "deepseek-v3", "kimi_k2": "kimi-k2",
+    "glm4_moe_lite": "glm4-moe-lite", "glm_moe_dsa": "glm-moe-dsa", "minimax_m2": "minimax-m2",
+}
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,9 @@ class ModelShape:
     qk_nope_head_dim: int
     qk_rope_head_dim: int
     v_head_dim: int
+    rope_theta: float
+    rotary_percent: float  # fraction of head_dim that gets RoPE
+    linear_layers: tuple[bool, ...]  # gated-DeltaNet (linear attention) layers of hybrid models
     config: dict
 
     @property
@@ -74,19 +84,26 @@ def load_config(ref: str, overrides: dict | None = None) -> dict:
     except (OSError, ValueError) as e:  # ValueError: not JSON, or not UTF-8 (a binary file)
         raise user_error(str(path), f"cannot read config.json: {e}", hint="point model.config at a valid "
                          "Hugging Face config.json", title="invalid model") from None
-    if isinstance(cfg, dict) and "num_hidden_layers" not in cfg and "text_config" in cfg:  # multimodal wrappers
-        cfg = cfg["text_config"]
-        path = Path(f"{path}: text_config")
-    if not isinstance(cfg, dict):
-        raise user_error(str(path), f"is a JSON {_json_type(cfg)}, not an object", rule="a Hugging Face "
-                         "config.json is one JSON object of architecture fields", hint="point model.config at "
-                         "the model's config.json", title="invalid model")
-    return {**cfg, **(overrides or {})}
+    for what, value in (("", cfg), (": text_config", cfg.get("text_config") if isinstance(cfg, dict) else None)):
+        if value is not None and not isinstance(value, dict):
+            raise user_error(f"{path}{what}", f"is a JSON {_json_type(value)}, not an object", rule="a Hugging "
+                             "Face config.json is one JSON object of architecture fields", hint="point model.config "
+                             "at the model's config.json", title="invalid model")
+    return {**text_model_config(cfg), **(overrides or {})}
 
 
 def _json_type(value: object) -> str:
     return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
         type(value), "number")
+
+
+def text_model_config(cfg: dict) -> dict:
+    """The language model's fields. Multimodal wrappers (Qwen3.5, Kimi-K2.5) nest them under `text_config`;
+    the wrapper's own `tie_word_embeddings` applies where `text_config` does not repeat it (Qwen3.5-35B-A3B)."""
+    if "num_hidden_layers" in cfg or "text_config" not in cfg:
+        return cfg
+    top = {"tie_word_embeddings": cfg["tie_word_embeddings"]} if "tie_word_embeddings" in cfg else {}
+    return {**top, **cfg["text_config"]}
 
 
 # config.json fields the model args are derived from: (key, required, kind, minimum). A wrong type or a
@@ -95,13 +112,14 @@ CONFIG_FIELDS: tuple[tuple[str, bool, type | tuple[type, ...], float | None], ..
     ("num_hidden_layers", True, int, 1),
     ("hidden_size", True, int, 1),
     ("num_attention_heads", True, int, 1),
-    ("intermediate_size", True, int, 1),
     ("vocab_size", True, int, 1),
-    ("rms_norm_eps", True, (int, float), 0),
+    ("intermediate_size", False, int, 1),
+    ("rms_norm_eps", False, (int, float), 0),
     ("num_key_value_heads", False, int, 1),
     ("head_dim", False, int, 1),
     ("num_experts", False, int, 0),
     ("n_routed_experts", False, int, 0),
+    ("num_local_experts", False, int, 0),
     ("moe_intermediate_size", False, int, 0),
     ("num_experts_per_tok", False, int, 0),
     ("n_shared_experts", False, int, 0),
@@ -172,35 +190,63 @@ def shape_of(cfg: dict) -> ModelShape:
         raise user_error("model.config", f"model_type {mt!r} is not supported",
                          rule=f"supported model types: {', '.join(FAMILIES)}", title="invalid model")
     check_config(cfg)
-    heads = cfg["num_attention_heads"]
-    layers = cfg["num_hidden_layers"]
-    experts = cfg.get("num_experts") or cfg.get("n_routed_experts") or 0
-    moe_ffn = cfg.get("moe_intermediate_size") or 0
-    return ModelShape(
-        model_type=mt,
-        family=FAMILIES[mt],
-        layers=layers,
-        hidden=cfg["hidden_size"],
-        heads=heads,
-        kv_heads=cfg.get("num_key_value_heads") or heads,
-        head_dim=cfg.get("head_dim") or cfg["hidden_size"] // heads,
-        ffn=cfg["intermediate_size"],
-        vocab=cfg["vocab_size"],
-        tied_embeddings=bool(cfg.get("tie_word_embeddings", False)),
-        experts=experts,
-        moe_ffn=moe_ffn,
-        topk=cfg.get("num_experts_per_tok") or 0,
-        shared_ffn=(cfg.get("n_shared_experts") or 0) * moe_ffn or cfg.get("shared_expert_intermediate_size")
-        or 0,
-        moe_layers=_moe_layers(cfg, layers, experts),
-        mla=cfg.get("kv_lora_rank") is not None,
-        q_lora_rank=cfg.get("q_lora_rank"),
-        kv_lora_rank=cfg.get("kv_lora_rank"),
-        qk_nope_head_dim=cfg.get("qk_nope_head_dim") or 0,
-        qk_rope_head_dim=cfg.get("qk_rope_head_dim") or 0,
-        v_head_dim=cfg.get("v_head_dim") or 0,
-        config=cfg,
-    )
+    try:
+        heads = cfg["num_attention_heads"]
+        layers = cfg["num_hidden_layers"]
+        experts = cfg.get("num_experts") or cfg.get("n_routed_experts") or cfg.get("num_local_experts") or 0
+        # MiniMax-M2 has only `intermediate_size`, the per-expert size; Qwen3.5-35B-A3B has only the expert size
+        # (every layer is MoE) and slime's script passes it as --ffn-hidden-size too.
+        moe_ffn = cfg.get("moe_intermediate_size") or (cfg["intermediate_size"] if experts else 0)
+        head_dim = cfg.get("head_dim") or cfg["hidden_size"] // heads
+        return ModelShape(
+            model_type=mt,
+            family=FAMILIES[mt],
+            layers=layers,
+            hidden=cfg["hidden_size"],
+            heads=heads,
+            kv_heads=cfg.get("num_key_value_heads") or heads,
+            head_dim=head_dim,
+            ffn=cfg.get("intermediate_size") or cfg["moe_intermediate_size"],
+            vocab=cfg["vocab_size"],
+            tied_embeddings=bool(cfg.get("tie_word_embeddings", False)),
+            experts=experts,
+            moe_ffn=moe_ffn,
+            topk=cfg.get("num_experts_per_tok") or 0,
+            shared_ffn=(cfg.get("n_shared_experts") or 0) * moe_ffn or cfg.get("shared_expert_intermediate_size")
+            or cfg.get("shared_intermediate_size") or 0,
+            moe_layers=_moe_layers(cfg, layers, experts),
+            mla=cfg.get("kv_lora_rank") is not None,
+            q_lora_rank=cfg.get("q_lora_rank"),
+            kv_lora_rank=cfg.get("kv_lora_rank"),
+            qk_nope_head_dim=cfg.get("qk_nope_head_dim") or 0,
+            qk_rope_head_dim=cfg.get("qk_rope_head_dim") or 0,
+            v_head_dim=cfg.get("v_head_dim") or 0,
+            rope_theta=_rope_parameter(cfg, "rope_theta", 10000),
+            rotary_percent=cfg["rotary_dim"] / head_dim if "rotary_dim" in cfg
+            else _rope_parameter(cfg, "partial_rotary_factor", 1.0),
+            linear_layers=_linear_layers(cfg, layers),
+            config=cfg,
+        )
+    except KeyError as e:
+        raise user_error("model.config", f"config.json lacks {e.args[0]!r}", rule="a model config needs the "
+                         "architecture fields", hint="use the model's full config.json, or add the field to "
+                         "model.config_overrides", title="invalid model") from None
+
+
+def _rope_parameter(cfg: dict, key: str, default: float) -> float:
+    """transformers-5 configs (Qwen3.5, GLM-5) keep RoPE settings in `rope_parameters`; older ones top-level.
+    slime's `_hf_validate_args` prefers the `rope_parameters` value too (slime/backends/megatron_utils/
+    arguments.py:107-114)."""
+    nested = cfg.get("rope_parameters") or {}
+    return nested[key] if key in nested else cfg.get(key, default)
+
+
+def _linear_layers(cfg: dict, layers: int) -> tuple[bool, ...]:
+    """Qwen3-Next / Qwen3.5 list `layer_types`, or give one full-attention layer per `full_attention_interval`."""
+    if "layer_types" in cfg:
+        return tuple(t == "linear_attention" for t in cfg["layer_types"])
+    every = cfg.get("full_attention_interval")
+    return tuple(bool(every) and (i + 1) % every != 0 for i in range(layers))
 
 
 def _moe_layers(cfg: dict, layers: int, experts: int) -> tuple[bool, ...]:
@@ -219,68 +265,114 @@ def _num(v: float | int) -> str:
     return str(int(v)) if isinstance(v, float) and v.is_integer() and abs(v) >= 1 else str(v)
 
 
-def _rope(s: ModelShape, key: str, default: float) -> float:
+def _rope(s: ModelShape, key: str, default: float | None) -> float | None:
     return (s.config.get("rope_scaling") or {}).get(key, default)
 
 
-Value = Callable[[ModelShape], "str | bool | None"]  # str: flag value; True: bare flag; None/False: omit
+Value = Callable[[ModelShape], "str | tuple[str, ...] | bool | None"]  # str/tuple: value(s); True: bare flag
 
-# The mapping table: (flag, families it applies to, how to derive it). Order = emitted order.
-ALL = ("dense", "qwen-moe", "mla-moe")
-MOE = ("qwen-moe", "mla-moe")
-QWEN = ("dense", "qwen-moe")
-MLA = ("mla-moe",)
+
+def _const(value: str | tuple[str, ...] | bool) -> Value:
+    return lambda s: value
+
+# Families (FAMILIES values), grouped by what slime's scripts (THUDM/slime@624b824a:scripts/models/*.sh) set.
+OLD_ROPE = ("qwen2", "qwen3", "llama")  # scripts spell RoPE --use-rotary-position-embeddings
+QWEN_MOE = ("qwen3-moe", "qwen3-next", "qwen3.5-moe")
+HYBRID = ("qwen3-next", "qwen3.5", "qwen3.5-moe")  # gated-DeltaNet + gated full attention, built by slime's spec
+GQA = OLD_ROPE + QWEN_MOE + ("qwen3.5", "minimax-m2")
+DSV3 = ("deepseek-v3", "kimi-k2")  # DeepSeek-V3 architecture (also Moonlight, model_type deepseek_v3)
+GLM = ("glm4-moe-lite", "glm-moe-dsa")  # GLM-4.7-Flash; GLM-5 / GLM-5.2 (DSA)
+MLA = DSV3 + GLM
+SIGMOID = MLA + ("minimax-m2",)  # sigmoid router with expert bias
+MOE = QWEN_MOE + SIGMOID
+ALL = GQA + MLA
+
+
+def _but(group: tuple[str, ...], *drop: str) -> tuple[str, ...]:
+    return tuple(f for f in group if f not in drop)
+
+
+# THE mapping table: (flag, families it applies to, how to derive it from the config). Order = emitted order.
+# Rows with the same flag cover disjoint families. Constant rows are what slime's scripts fix per family.
 MODEL_ARG_TABLE: tuple[tuple[str, tuple[str, ...], Value], ...] = (
+    ("--spec", ("qwen3-next",), _const(("slime_plugins.models.qwen3_next", "get_qwen3_next_spec"))),
+    ("--spec", ("qwen3.5", "qwen3.5-moe"), _const(("slime_plugins.models.qwen3_5", "get_qwen3_5_spec"))),
+    ("--spec", ("glm-moe-dsa",), _const(("slime_plugins.models.glm5.glm5", "get_glm5_spec"))),
+    ("--spec", ("minimax-m2",), _const(("slime_plugins.models.minimax_m2", "get_minimax_m2_layer_spec"))),
     ("--swiglu", ALL, lambda s: s.config.get("hidden_act") == "silu"),
     ("--num-layers", ALL, lambda s: str(s.layers)),
     ("--hidden-size", ALL, lambda s: str(s.hidden)),
     ("--ffn-hidden-size", ALL, lambda s: str(s.ffn)),
     ("--num-attention-heads", ALL, lambda s: str(s.heads)),
-    ("--group-query-attention", QWEN, lambda s: s.kv_heads < s.heads),
-    ("--num-query-groups", QWEN, lambda s: str(s.kv_heads) if s.kv_heads < s.heads else None),
-    ("--kv-channels", QWEN, lambda s: str(s.head_dim)),
-    ("--qk-layernorm", ALL, lambda s: True),
-    ("--disable-bias-linear", ALL, lambda s: not s.config.get("attention_bias", False)),
-    ("--normalization", ALL, lambda s: "RMSNorm"),
-    ("--norm-epsilon", ALL, lambda s: _num(s.config["rms_norm_eps"])),
-    ("--position-embedding-type", ALL, lambda s: "rope"),
-    ("--rotary-percent", QWEN, lambda s: "1.0"),
-    ("--rotary-base", ALL, lambda s: _num(s.config.get("rope_theta", 10000))),
+    # MLA: num_key_value_heads equals the head count and is no GQA; head_dim is not --kv-channels.
+    ("--group-query-attention", GQA, lambda s: s.kv_heads < s.heads),
+    ("--num-query-groups", GQA, lambda s: str(s.kv_heads) if s.kv_heads < s.heads else None),
+    ("--kv-channels", _but(GQA, "qwen2"), lambda s: str(s.head_dim)),
+    ("--kv-channels", ("deepseek-v3", *GLM), lambda s: str(s.qk_nope_head_dim)),
+    ("--kv-channels", ("kimi-k2",), lambda s: str(s.qk_rope_head_dim)),
+    ("--max-position-embeddings", ("llama",), lambda s: str(s.config["max_position_embeddings"])),
+    ("--use-rotary-position-embeddings", OLD_ROPE, _const(True)),
+    ("--position-embedding-type", _but(ALL, *OLD_ROPE), _const("rope")),
+    ("--no-position-embedding", GLM, _const(True)),
+    ("--rotary-percent", ("qwen3.5", "minimax-m2", *QWEN_MOE), lambda s: _num(s.rotary_percent)),
+    ("--rotary-base", ALL, lambda s: _num(s.rope_theta)),
+    ("--use-rope-scaling", ("llama",), lambda s: _rope(s, "rope_type", None) == "llama3"),
+    ("--rotary-scaling-factor", ("llama",), lambda s: _num(f) if (f := _rope(s, "factor", None)) else None),
+    ("--rotary-scaling-factor", DSV3, lambda s: _num(_rope(s, "factor", 1))),
+    ("--mscale", DSV3, lambda s: str(float(_rope(s, "mscale", 1.0)))),
+    ("--mscale-all-dim", DSV3, lambda s: str(float(_rope(s, "mscale_all_dim", 1.0)))),
+    ("--disable-bias-linear", ALL, _const(True)),
+    ("--add-qkv-bias", ("qwen2",), _const(True)),  # HF Qwen2Attention builds q/k/v with bias=True, no config key
+    ("--add-qkv-bias", _but(ALL, "qwen2"), lambda s: bool(s.config.get("attention_bias"))),
+    ("--normalization", ALL, _const("RMSNorm")),
+    ("--apply-layernorm-1p", HYBRID, _const(True)),  # zero-centred RMSNorm weights (1 + w)
+    ("--norm-epsilon", _but(ALL, *GLM), lambda s: _num(s.config["rms_norm_eps"])),
+    # slime's GLM scripts leave Megatron's default 1e-5 (their configs' value); any other value is passed.
+    ("--norm-epsilon", GLM, lambda s: None if s.config["rms_norm_eps"] == 1e-5 else _num(s.config["rms_norm_eps"])),
+    ("--qk-layernorm", _but(ALL, "qwen2", "llama"), _const(True)),
+    ("--use-gated-attention", HYBRID, _const(True)),
+    ("--attention-output-gate", HYBRID, _const(True)),
     ("--vocab-size", ALL, lambda s: str(s.vocab)),
+    ("--make-vocab-size-divisible-by", ("glm4-moe-lite",), _const("64")),
+    ("--make-vocab-size-divisible-by", ("glm-moe-dsa",), _const("16")),
     ("--untie-embeddings-and-output-weights", ALL, lambda s: not s.tied_embeddings),
     # MLA (DeepSeek-V3 style)
-    ("--multi-latent-attention", MLA, lambda s: True),
+    ("--multi-latent-attention", MLA, _const(True)),
     ("--q-lora-rank", MLA, lambda s: str(s.q_lora_rank) if s.q_lora_rank else None),
     ("--kv-lora-rank", MLA, lambda s: str(s.kv_lora_rank)),
     ("--qk-head-dim", MLA, lambda s: str(s.qk_nope_head_dim)),
     ("--qk-pos-emb-head-dim", MLA, lambda s: str(s.qk_rope_head_dim)),
     ("--v-head-dim", MLA, lambda s: str(s.v_head_dim)),
-    ("--rotary-scaling-factor", MLA, lambda s: _num(_rope(s, "factor", 1))),
-    ("--mscale", MLA, lambda s: str(float(_rope(s, "mscale", 1.0)))),
-    ("--mscale-all-dim", MLA, lambda s: str(float(_rope(s, "mscale_all_dim", 1.0)))),
-    ("--attention-softmax-in-fp32", MLA, lambda s: True),
-    ("--no-rope-fusion", MLA, lambda s: True),
+    ("--attention-softmax-in-fp32", (*DSV3, "minimax-m2"), _const(True)),
+    ("--no-rope-fusion", _but(SIGMOID, "glm-moe-dsa"), _const(True)),
+    ("--enable-experimental", ("glm-moe-dsa",), _const(True)),
+    ("--allgather-cp", ("glm-moe-dsa",), _const(True)),
     # MoE
     ("--num-experts", MOE, lambda s: str(s.experts)),
     ("--moe-layer-freq", MOE, lambda s: layer_pattern(s.moe_layers)),
     ("--moe-ffn-hidden-size", MOE, lambda s: str(s.moe_ffn)),
     ("--moe-router-topk", MOE, lambda s: str(s.topk)),
     ("--moe-shared-expert-intermediate-size", MOE, lambda s: str(s.shared_ffn) if s.shared_ffn else None),
-    ("--moe-router-pre-softmax", MLA, lambda s: True),
-    ("--moe-router-score-function", MOE, lambda s: s.config.get("scoring_func", "softmax")),
-    ("--moe-router-enable-expert-bias", MOE, lambda s: s.config.get("topk_method") == "noaux_tc"),
-    ("--moe-router-load-balancing-type", MLA, lambda s: "seq_aux_loss"),
-    ("--moe-token-dispatcher-type", MOE, lambda s: "alltoall"),
-    ("--moe-aux-loss-coeff", MOE, lambda s: "0"),
-    ("--moe-router-bias-update-rate", MOE, lambda s: "0" if s.config.get("topk_method") == "noaux_tc" else None),
-    ("--moe-router-group-topk", MLA, lambda s: str(s.config.get("topk_group", 1))),
-    ("--moe-router-num-groups", MLA, lambda s: str(s.config.get("n_group", 1))),
-    ("--moe-grouped-gemm", MOE, lambda s: True),
+    ("--moe-shared-expert-gate", ("qwen3-next", "qwen3.5-moe"), _const(True)),
+    ("--moe-router-pre-softmax", SIGMOID, _const(True)),
+    ("--moe-router-score-function", QWEN_MOE, lambda s: s.config.get("scoring_func", "softmax")),
+    # GLM-4.7-Flash's config has no scoring_func: HF's Glm4MoeLite router is sigmoid, like DeepSeek-V3's.
+    ("--moe-router-score-function", SIGMOID, lambda s: s.config.get("scoring_func", "sigmoid")),
+    ("--moe-router-enable-expert-bias", SIGMOID,
+     lambda s: s.config.get("topk_method") == "noaux_tc" or bool(s.config.get("use_routing_bias"))),
+    ("--moe-router-load-balancing-type", MLA, _const("seq_aux_loss")),
+    ("--moe-router-load-balancing-type", ("minimax-m2",), _const("none")),
+    ("--moe-token-dispatcher-type", _but(MOE, *GLM), _const("alltoall")),
+    ("--moe-aux-loss-coeff", MOE, _const("0")),
+    ("--moe-router-bias-update-rate", MLA, _const("0")),
+    ("--moe-router-group-topk", DSV3, lambda s: str(s.config.get("topk_group", 1))),
+    ("--moe-router-num-groups", DSV3, lambda s: str(s.config.get("n_group", 1))),
+    ("--moe-grouped-gemm", MOE, _const(True)),
     ("--moe-router-topk-scaling-factor", MOE, lambda s: _num(s.config["routed_scaling_factor"])
      if s.config.get("routed_scaling_factor") not in (None, 1, 1.0) else None),
-    ("--moe-token-drop-policy", ("qwen-moe",), lambda s: "probs"),
-    ("--moe-router-dtype", MOE, lambda s: "fp32"),
-    ("--moe-permute-fusion", MOE, lambda s: True),
+    ("--moe-token-drop-policy", QWEN_MOE, _const("probs")),
+    ("--moe-router-dtype", MOE, _const("fp32")),
+    ("--moe-permute-fusion", MOE, _const(True)),
 )
 
 
@@ -306,14 +398,19 @@ def bare_flags(shape: ModelShape) -> frozenset[str]:
 
 
 def model_args(shape: ModelShape, extra_args: list[str] | tuple[str, ...] = ()) -> list[str]:
-    """Megatron model args for this config, in table order, then the model's own extra flags."""
+    """Megatron model args for this config, in table order; the model entry's `extra_args` come last and
+    replace a derived flag of the same name (e.g. a vision-language `--spec`) instead of repeating it."""
+    extra = {a for a in extra_args if a.startswith("--")}
     argv: list[str] = []
     for flag, families, derive in MODEL_ARG_TABLE:
-        if shape.family not in families:
+        if shape.family not in families or flag in extra:
             continue
         value = derive(shape)
         if value is True:
             argv.append(flag)
         elif isinstance(value, str):
             argv += [flag, value]
+        elif isinstance(value, tuple):
+            argv += [flag, *value]
     return argv + list(extra_args)
+

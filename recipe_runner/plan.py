@@ -44,6 +44,14 @@ class Plan:
     gpus_per_node: int
     # the W&B run config file (tracking.RUN_CONFIG_FILE) train.py reads with --custom-config-path; '' when W&B is off
     run_config: str = ""
+    cluster: dict = field(default_factory=dict)  # the resolved `cluster` block, as JSON data (sbatch, rayjob)
+    paths: dict[str, str] = field(default_factory=dict)  # recipe field -> a path the job reads or writes
+
+    @property
+    def ray_gpus_per_node(self) -> int:
+        """What each node's `ray start --num-gpus` declares: cluster.ray.num_gpus, else gpus_per_node."""
+        declared = self.cluster.get("ray", {}).get("num_gpus")
+        return self.gpus_per_node if declared is None else declared
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -64,7 +72,21 @@ def rollout_checkpoint(r: Recipe) -> str:
 
 def dashboard_address(r: Recipe) -> str:
     ray = r.cluster.ray
-    return ray.address or f"http://{ray.head_ip or '127.0.0.1'}:{ray.dashboard_port}"
+    return ray.address or f"http://{host_port(ray.head_ip or '127.0.0.1', ray.dashboard_port)}"
+
+
+def host_port(host: str, port: int | str) -> str:
+    """host:port, with an IPv6 host in brackets ([fd00::1]:6379, RFC 3986 §3.2.2)."""
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+
+
+def job_paths(r: Recipe) -> dict[str, str]:
+    """Every path train.py reads or writes, by recipe field: what KubeRay pods must find on a mounted volume."""
+    ck, d = r.checkpoints, r.data  # launch.working_dir is not here: slime's checkout is part of the image
+    paths = {"checkpoints.rollout": rollout_checkpoint(r), "checkpoints.ref_load": ck.ref_load,
+             "checkpoints.load": ck.load, "checkpoints.save": ck.save, "data.prompt_data": d.prompt_data}
+    paths.update({f"data.eval.datasets.{k}": v for k, v in d.eval.datasets.items()})
+    return {k: v for k, v in paths.items() if v}
 
 
 def build_plan(resolved: Resolved, findings: list[Finding] = ()) -> Plan:
@@ -80,6 +102,7 @@ def build_plan(resolved: Resolved, findings: list[Finding] = ()) -> Plan:
         warnings=[f.line() for f in findings if f.severity == "warning"],
         rollout_checkpoint=rollout_checkpoint(r), dashboard_address=dashboard_address(r),
         nodes=r.cluster.nodes, gpus_per_node=r.cluster.gpus_per_node, run_config=run_config,
+        cluster=r.cluster.model_dump(mode="json"), paths=job_paths(r),
     )
 
 
@@ -221,7 +244,7 @@ def _ray_steps(r: Recipe) -> list[Step]:
                                "--dashboard-host", "0.0.0.0", "--dashboard-port", str(c.ray.dashboard_port)],
                   description="start the Ray head on this node")]
     if c.nodes > 1:
-        steps.append(Step("ray-workers", ["ray", "start", "--address", f"{head_ip}:{c.ray.port}",
+        steps.append(Step("ray-workers", ["ray", "start", "--address", host_port(head_ip, c.ray.port),
                                           "--num-gpus", num_gpus, "--disable-usage-stats"],
                           description=f"join the cluster from each of the other {c.nodes - 1} nodes",
                           where="each worker node"))

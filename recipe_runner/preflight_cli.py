@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("estimate", help="per-GPU memory for training and rollout; KV-cache tokens per engine",
                        epilog=EPILOG)
     p.add_argument("recipe")
-    p.add_argument("overrides", nargs="*")
+    p.add_argument("overrides", nargs="*", default=[], help="Hydra overrides")
     p.add_argument("--modes", type=lambda v: [m for m in v.split(",") if m],
                    help="precision modes side by side, e.g. bf16,fp8-rollout,int4-rollout")
     p.add_argument("--recipes-dir")
@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("explain", help="which file, group option or override set a value", epilog=EPILOG)
     p.add_argument("recipe")
     p.add_argument("key", help="dotted field path, e.g. rollout.temperature")
-    p.add_argument("overrides", nargs="*")
+    p.add_argument("overrides", nargs="*", default=[], help="Hydra overrides")
     p.add_argument("--recipes-dir")
     p.set_defaults(func=cmd_explain)
 
@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        epilog=EPILOG + " Example: diff R R -R precision.group_size=32")
     p.add_argument("left")
     p.add_argument("right")
-    p.add_argument("overrides", nargs="*", help="overrides for both sides")
+    p.add_argument("overrides", nargs="*", default=[], help="overrides for both sides")
     p.add_argument("-L", "--left", dest="left_overrides", action="append", default=[], metavar="K=V",
                    help="an override for the left side only (repeatable)")
     p.add_argument("-R", "--right", dest="right_overrides", action="append", default=[], metavar="K=V",

@@ -51,7 +51,7 @@ def validate_dict(data: dict) -> Recipe:
         raise UserError(
             f"recipe {data.get('name', '?')!r} is not valid ({e.error_count()} problem"
             f"{'s' if e.error_count() > 1 else ''})",
-            [_problem(err, data) for err in e.errors()],
+            [p for err in e.errors() for p in _problems(err, data)],
         ) from None
 
 
@@ -59,6 +59,26 @@ def fingerprint(recipe: Recipe) -> str:
     """sha256 of the resolved recipe: same recipe and overrides -> same fingerprint, on any machine."""
     blob = json.dumps(recipe.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _problems(err: dict, data: dict) -> list[Problem]:
+    """A missing block is reported as the fields it lacks (`training.max_tokens_per_gpu`), not the block."""
+    loc = [str(p) for p in err["loc"] if not _is_union_tag(p)]
+    if err["type"] == "missing" and _model_at(loc) is not None:
+        return [Problem(path, "required value is missing", rule="this field has no default",
+                        hint=f"set it in the recipe or on the command line: {path}=...")
+                for path in _required_leaves(_model_at(loc), ".".join(loc))]
+    return [_problem(err, data)]
+
+
+def _required_leaves(model: type[BaseModel], prefix: str) -> list[str]:
+    out = []
+    for name, field in model.model_fields.items():
+        if field.is_required():
+            ann = field.annotation
+            nested = isinstance(ann, type) and issubclass(ann, BaseModel)
+            out += _required_leaves(ann, f"{prefix}.{name}") if nested else [f"{prefix}.{name}"]
+    return out
 
 
 def _problem(err: dict, data: dict) -> Problem:
@@ -93,12 +113,18 @@ def _is_union_tag(part: object) -> bool:
     return isinstance(part, str) and (part.startswith("literal[") or part in ("int", "str", "float", "bool"))
 
 
-def _field_names(loc: list[str]) -> list[str]:
+def _model_at(loc: list[str]) -> type[BaseModel] | None:
+    """The schema model of the block at `loc`, or None when it is a plain field."""
     model: type[BaseModel] = Recipe
     for part in loc:
         field = model.model_fields.get(part)
         ann = getattr(field, "annotation", None)
         if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
-            return []
+            return None
         model = ann
-    return list(model.model_fields)
+    return model
+
+
+def _field_names(loc: list[str]) -> list[str]:
+    model = _model_at(loc)
+    return list(model.model_fields) if model else []

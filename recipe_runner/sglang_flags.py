@@ -4,19 +4,19 @@ slime re-registers every ServerArgs option `--foo` as `--sglang-foo`, except the
 a few of its own (THUDM/slime@624b824a:slime/backends/sglang_utils/arguments.py:16-121; reference §3.5).
 
 The list of ServerArgs options is data (`data/sglang-server-args.txt`, with its sglang version): the sglang
-wheel installed with `--no-deps` does not import `sglang.srt.server_args` on CPU (it needs torch, triton,
-transformers and a dozen more). It was generated in a throwaway venv holding those with:
-    p = argparse.ArgumentParser(); ServerArgs.add_cli_args(p)
-    rows = sorted({(o, a.dest) for a in p._actions for o in a.option_strings if o.startswith("--")})
+wheel does not import `sglang.srt.server_args` on a CPU machine without a dozen more packages. The file is
+generated from the real ServerArgs of the pinned sglang plus the fields slime's docker/patch/latest/sglang*.patch
+add, by tests/conformance/regen_sglang_args.py in the conformance environment (docs/conformance.md).
 tests/checks/test_sglang_flags.py compares it with the live parser when sglang is importable.
 """
 
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 
-DATA = Path(__file__).resolve().parent / "data" / "sglang-server-args.txt"
+from recipe_runner.resources import shipped
+
+DATA = shipped("data") / "sglang-server-args.txt"
 
 # ServerArgs dests slime sets itself: no --sglang- flag (slime/backends/sglang_utils/arguments.py:51-69).
 SLIME_SETS = frozenset({"model_path", "config", "trust_remote_code", "random_seed", "enable_memory_saver", "tp_size",
@@ -45,6 +45,9 @@ def slime_sglang_flags() -> frozenset[str]:
 
 
 def unknown_flags(argv: list[str] | tuple[str, ...]) -> list[str]:
-    """The --sglang-* tokens of argv (`--flag` or `--flag=value`) that slime would reject."""
+    """The --sglang-* tokens of argv (`--flag` or `--flag=value`) that slime's parsers do not define.
+
+    slime would not reject them: it reads argv with parse_known_args, so they are dropped silently
+    (THUDM/slime@624b824a:slime/backends/sglang_utils/arguments.py:204-226)."""
     known = slime_sglang_flags()
     return [a for a in argv if a.startswith("--sglang-") and a.split("=", 1)[0] not in known]

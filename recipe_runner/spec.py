@@ -11,13 +11,22 @@ import re
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
 
-from recipe_runner.hardware import GPUS
+from recipe_runner.hardware import GPUS, canonical_gpu
 from recipe_runner.precision import MODES
 
 ModeName = Literal[tuple(MODES)]  # type: ignore[valid-type]
-GpuName = Literal[tuple(GPUS)]  # type: ignore[valid-type]
+GpuName = Annotated[Literal[tuple(GPUS)], BeforeValidator(canonical_gpu)]  # type: ignore[valid-type]
 
 
 # Names that become file names, directory names, job names and W&B names: a slug, never a path.
@@ -91,8 +100,8 @@ class Model(Strict):
 
     name: Slug = Field(description="Short model name used in derived paths and W&B tags, e.g. Qwen3-30B-A3B.")
     config: NonEmpty = Field(
-        description="A bundled config name (qwen3-4b, qwen3-30b-a3b, qwen3-235b-a22b, moonlight-16b-a3b, "
-        "kimi-k2-thinking) or a path to a config.json or to a checkpoint directory holding one."
+        description="A bundled config name (a file stem in recipe_runner/data/model-configs/, e.g. qwen3-4b, "
+        "glm5-744b-a40b) or a path to a config.json or to a checkpoint directory holding one."
     )
     config_overrides: dict[str, object] = Field(
         default_factory=dict,
@@ -129,6 +138,58 @@ class Ray(Strict):
         None, ge=0, le=16, description="GPUs each node gives Ray (ray start --num-gpus); default: gpus_per_node. "
         "0 is a CPU-only test cluster: pre-flight then checks only the entrypoint, not GPUs or the GPU stack."
     )
+    version: str | None = Field(
+        None, pattern=r"^\d+\.\d+\.\d+$",
+        description="The Ray version in cluster.kuberay.image (RayJob rayClusterSpec.rayVersion), e.g. 2.49.0.",
+    )
+    ready_timeout_s: int = Field(
+        600, ge=1, description="How long the shell and sbatch scripts wait for every node and GPU to join Ray "
+        "before they fail (seconds).",
+    )
+
+
+DNS_LABEL = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
+
+
+class Nfs(Strict):
+    server: Host = Field(description="NFS server host name or IP.")
+    path: str = Field(pattern=r"^/", description="Exported path on the server.")
+
+
+class Volume(Strict):
+    """One volume every RayJob pod mounts: exactly one of pvc, host_path, nfs."""
+
+    name: str = Field(pattern=DNS_LABEL, description="Volume name in the pod (a DNS-1123 label).")
+    mount_path: str = Field(pattern=r"^/", description="Where the pods see it; job paths must lie under a mount.")
+    pvc: str | None = Field(None, description="A PersistentVolumeClaim's name (ReadWriteMany for multi-node).")
+    host_path: str | None = Field(None, pattern=r"^/", description="A directory on every Kubernetes node.")
+    nfs: Nfs | None = None
+    read_only: bool = False
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Volume:
+        if sum(x is not None for x in (self.pvc, self.host_path, self.nfs)) != 1:
+            raise ValueError(f"volume {self.name!r}: set exactly one of pvc, host_path, nfs")
+        return self
+
+
+class Storage(Strict):
+    """Storage the KubeRay pods mount: checkpoints, data and --save must outlive the pods."""
+
+    volumes: list[Volume] = Field(default_factory=list)
+
+
+class KubeRay(Strict):
+    """What a RayJob needs besides the plan (render format `rayjob`)."""
+
+    image: str | None = Field(None, description="Container image with a pinned tag or digest (not :latest), "
+                              "e.g. one built from slime's docker/Dockerfile.")
+    cpus: int | None = Field(None, ge=1, description="CPU request and limit of each pod (Ray derives num-cpus).")
+    memory: str | None = Field(None, pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|K|M|G|T|P)?$",
+                               description="Memory request and limit of each pod, a Kubernetes quantity (1600Gi).")
+    ttl_seconds_after_finished: int = Field(
+        86400, ge=1, description="How long KubeRay keeps the Ray cluster after the job ends (for logs)."
+    )
 
 
 class Cluster(Strict):
@@ -144,6 +205,11 @@ class Cluster(Strict):
     )
     nvlink: bool = Field(True, description="Sets NCCL_NVLS_ENABLE in the job env (some clusters need false).")
     ray: Ray = Field(default_factory=Ray)
+    time_limit_minutes: int = Field(
+        1440, ge=1, description="Wall-clock limit of the job: sbatch --time, RayJob activeDeadlineSeconds."
+    )
+    storage: Storage = Field(default_factory=Storage)
+    kuberay: KubeRay = Field(default_factory=KubeRay)
 
 
 class Parallel(Strict):

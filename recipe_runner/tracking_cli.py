@@ -7,11 +7,12 @@ import json
 import sys
 from pathlib import Path
 
-SWEEP_EPILOG = ("Comma-separated values sweep (Hydra multirun syntax): precision=bf16,fp8-rollout,int4-qat "
-                "precision.group_size=range(32,129,32). Each run is its own W&B run and group "
+SWEEP_EPILOG = ("Comma-separated values sweep (Hydra multirun syntax), e.g. precision=bf16,fp8-rollout,int4-qat "
+                "or precision.group_size=32,64,128 (range(...) also works). Each run is its own W&B run and group "
                 "({recipe}-{mode}-{fingerprint[:8]}); all carry the sweep id (config.recipe_runner.sweep, tag "
-                "sweep:<id>). --out DIR writes "
-                "DIR/<run name>/ bundles; --launch runs the plans one after another (--parallel: all at once).")
+                "sweep:<id>). --out DIR writes DIR/<run name>/ bundles; --launch runs the plans one after another "
+                "(--parallel: all at once).")
+MAX_CONFIG_COLUMNS = 8  # differing config keys in a text or markdown table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -87,7 +88,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise user_error("runs", "nothing to compare", hint="pass offline run directories or --project NAME",
                          title="no runs")
     extra = tuple(args.metric)
-    t = compare.table(runs, extra)
+    compare.check_metrics(runs, extra)
+    capped = args.format in ("text", "markdown")  # json and csv keep every differing config key
+    t = compare.table(runs, extra, MAX_CONFIG_COLUMNS if capped else None)
+    hidden = len(compare.differing_config(runs)) - MAX_CONFIG_COLUMNS
+    if capped and hidden > 0:
+        print(f"note: {hidden} more differing config key(s) not shown (--format csv or json has them all)",
+              file=sys.stderr)
     baseline = compare.baseline_run(runs, args.baseline) if args.baseline else None
     if baseline is not None:
         t = compare.with_stability(t, runs, baseline)

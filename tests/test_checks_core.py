@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from recipe_runner.checks import run_checks
@@ -43,7 +45,6 @@ CASES = [
     ("eval.no-datasets", "error", "data.eval.datasets", "qwen3-4b-fp8", ["~data.eval.datasets"]),
     ("ckpt.save-interval", "error", "checkpoints.save", "qwen3-4b-fp8", ["~checkpoints.save"]),
     ("training.deepep-dense", "error", "training.deepep", "qwen3-4b-fp8", ["training.deepep=true"]),
-    ("cluster.head-ip", "warning", "cluster.ray.head_ip", "qwen3-235b-a22b-int4", []),
     ("wandb.project", "error", "wandb.project", "qwen3-4b-fp8", ["wandb.enabled=true"]),
     ("precision.gpu", "error", "cluster.gpu", "qwen3-4b-fp8", ["cluster.gpu=A100"]),
     ("precision.gpu", "error", "cluster.gpu", "qwen3-4b-fp8", ["cluster.gpu=L40S"]),
@@ -52,6 +53,7 @@ CASES = [
     ("precision.fp8-param-gather-offload", "error", "precision.fp8_param_gather", "qwen3-30b-a3b-fp8",
      ["precision.fp8_param_gather=true"]),
     ("precision.qat-dense", "error", "precision.mode", "qwen3-4b-fp8", ["precision=int4-qat"]),
+    ("precision.conversion-empty", "error", "precision.mode", "qwen3-4b-bf16", ["precision=int4-rollout"]),
     ("optimizer.precision-aware", "error", "optimizer.precision_aware", "qwen3-30b-a3b-int4",
      ["optimizer.precision_aware=false"]),
     ("shapes.fp8-block", "error", "rollout.gpus_per_engine", "qwen3-30b-a3b-fp8",
@@ -80,7 +82,7 @@ def test_every_rule_has_a_tripping_case() -> None:
     core = {fn.__name__ for m in (layout, precision, shapes) for fn in m.RULES}
     assert len(core) == len(layout.RULES) + len(precision.RULES) + len(shapes.RULES)
     tripped = {c[0] for c in CASES}
-    assert len(tripped) >= 32
+    assert len(tripped) >= 31
 
 
 @pytest.mark.parametrize("recipe", ["kimi-k2-thinking-int4", "moonlight-16b-a3b-int4", "qwen3-235b-a22b-int4",
@@ -89,6 +91,25 @@ def test_every_rule_has_a_tripping_case() -> None:
                                     "qwen3-4b-fp8-rollout"])
 def test_every_shipped_recipe_has_no_errors(recipe: str) -> None:
     assert [f.line() for f in run_checks(resolve(recipe)) if f.severity == "error"] == []
+
+
+MODE_RULES = {"precision.gpu", "precision.qat-dense", "precision.conversion-empty", "shapes.fp8-moe-intermediate"}
+
+
+@pytest.mark.parametrize(("recipe", "overrides"), [
+    ("qwen3-4b-bf16", ["precision=int4-rollout"]), ("qwen3-4b-bf16", ["precision=int4-qat", "cluster.gpu=L40S"]),
+    ("qwen3-4b-fp8", ["cluster.gpu=A100"]),
+    ("qwen3-30b-a3b-fp8", ["model.config_overrides.moe_intermediate_size=1000", "cluster.gpu=L40S"]),
+])
+def test_hints_suggest_only_modes_that_pass(recipe: str, overrides: list[str]) -> None:
+    hints = [f.hint for f in run_checks(resolve(recipe, overrides)) if f.rule in MODE_RULES]
+    suggested = {m for h in hints for m in re.findall(r"precision=(\S+?)(?: \(or ([^)]*)\))?(?:,|$)", h)[0] if m}
+    modes = {m.strip() for s in suggested for m in s.split(",")}
+    assert hints and modes
+    for m in modes:
+        findings = run_checks(resolve(recipe, [*overrides, f"precision={m}"]))
+        refused = [f.line() for f in findings if f.rule in MODE_RULES]
+        assert refused == [], (m, refused)
 
 
 def test_validate_layout_error_through_the_cli() -> None:

@@ -104,7 +104,7 @@ def test_wandb_flags_come_from_the_recipe_and_never_a_key() -> None:
 
 @pytest.mark.parametrize("recipe", ["qwen3-30b-a3b-int4", "qwen3-235b-a22b-int4"])
 def test_shell_format_is_valid_quoted_bash(recipe: str, tmp_path) -> None:
-    result = run_cli("plan", recipe, "--format", "shell")
+    result = run_cli("plan", recipe, "cluster.ray.head_ip=10.0.0.1", "--format", "shell")  # multi-node needs it
     assert result.code == 0, result.err
     script = tmp_path / "launch.sh"
     script.write_text(result.out)

@@ -10,9 +10,10 @@ from recipe_runner.compose import compose, list_recipes
 from recipe_runner.errors import UserError
 from tests.conftest import assert_clean_error, run_cli
 
-SHIPPED = ["kimi-k2-thinking-int4", "moonlight-16b-a3b-int4", "qwen3-235b-a22b-int4", "qwen3-30b-a3b-fp8",
-           "qwen3-30b-a3b-fp8-rollout", "qwen3-30b-a3b-int4", "qwen3-30b-a3b-int4-rollout", "qwen3-4b-bf16",
-           "qwen3-4b-fp8", "qwen3-4b-fp8-rollout"]
+SHIPPED = ["deepseek-r1-bf16", "glm5-744b-a40b-bf16", "kimi-k2-instruct-fp8-rollout", "kimi-k2-thinking-int4",
+           "moonlight-16b-a3b-int4", "qwen3-235b-a22b-int4", "qwen3-30b-a3b-fp8", "qwen3-30b-a3b-fp8-rollout",
+           "qwen3-30b-a3b-int4", "qwen3-30b-a3b-int4-rollout", "qwen3-32b-bf16", "qwen3-4b-bf16", "qwen3-4b-fp8",
+           "qwen3-4b-fp8-rollout", "qwen3-next-80b-a3b-bf16", "qwen3.5-27b-bf16"]
 
 
 def test_catalogue_lists_the_shipped_recipes() -> None:

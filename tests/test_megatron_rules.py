@@ -11,8 +11,8 @@ from recipe_runner import api
 from recipe_runner.compose import list_recipes
 from recipe_runner.models import layer_pattern
 
-# NVIDIA/Megatron-LM megatron/training/arguments.py, `_eval_pattern`: list-valued layer flags
-# (`--moe-layer-freq` via `moe_freq_type`) allow only these characters before `eval`.
+# NVIDIA/Megatron-LM@1dcf0daf:megatron/training/arguments.py:198-206 `_eval_pattern`: list-valued layer flags
+# (`--moe-layer-freq` via `moe_freq_type`, :231, registered at :2731) allow only these characters before `eval`.
 EVAL_PATTERN_REJECTS = re.compile(r"[^,\d\[\]\(\)\+\*]")
 PATTERN_FLAGS = ("--moe-layer-freq",)
 
@@ -31,3 +31,13 @@ def test_pattern_flags_pass_megatron_eval_pattern(name):
         if flag in argv:
             value = argv[argv.index(flag) + 1]
             assert not EVAL_PATTERN_REJECTS.search(value), f"{name}: {flag} {value!r}"
+
+
+@pytest.mark.parametrize("name", [name for name, _ in list_recipes()])
+def test_moe_pattern_has_one_entry_per_layer(name):
+    """The model build asserts len(pattern) == num_layers (NVIDIA/Megatron-LM@1dcf0daf:
+    megatron/core/models/gpt/gpt_layer_specs.py:593): after parsing, so only this test sees it before a GPU does."""
+    argv = api.plan(name).train_args
+    if "--moe-layer-freq" in argv:
+        pattern = eval(argv[argv.index("--moe-layer-freq") + 1], {"__builtins__": {}})
+        assert len(pattern) == int(argv[argv.index("--num-layers") + 1])

@@ -41,3 +41,31 @@ def test_recipe_files_start_with_the_schema_comment(path: Path) -> None:
 def test_validation_errors_name_path_value_rule_and_fix(override: str, needles: list[str]) -> None:
     result = run_cli("validate", "qwen3-30b-a3b-int4", override)
     assert_clean_error(result, *needles, "fix:")
+
+
+def test_a_missing_block_names_the_fields_it_lacks() -> None:
+    from recipe_runner.errors import UserError
+    from recipe_runner.resolve import resolve
+
+    with pytest.raises(UserError) as e:
+        resolve("qwen3-4b-fp8", ["~training", "~rollout"])
+    assert [p.where for p in e.value.problems] == ["rollout.batch_size", "rollout.num_rollout",
+                                                   "training.max_tokens_per_gpu"]
+    assert e.value.problems[-1].hint.endswith("training.max_tokens_per_gpu=...")
+    assert resolve("qwen3-4b-fp8", ["~training", "training.max_tokens_per_gpu=9216"]).recipe.training
+
+
+def test_editors_flag_missing_fields_in_a_whole_recipe_file_only() -> None:
+    import jsonschema
+    import yaml
+
+    from recipe_runner.api import show
+
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA_FILE.read_text()))
+    for path in sorted(SHIPPED_RECIPES.glob("*.yaml")):  # partial files (a defaults list): nothing required
+        assert list(validator.iter_errors(yaml.safe_load(path.read_text()))) == [], path
+    whole = yaml.safe_load(show("qwen3-4b-fp8"))  # no defaults list: the whole recipe
+    assert list(validator.iter_errors(whole)) == []
+    del whole["training"]["max_tokens_per_gpu"]
+    assert [(list(e.path), e.message) for e in validator.iter_errors(whole)] == [
+        (["training"], "'max_tokens_per_gpu' is a required property")]

@@ -108,13 +108,16 @@ def paths_here(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     """A note per checkpoint path that is not on this machine, so its checks did not run."""
     field, rollout = rollout_path(r)
     converted = mode(r.precision.mode).conversion and not r.checkpoints.rollout
+    seen: set[str] = set()
     for where, path, what in ((field, rollout, "(the convert step creates it)" if converted else ""),
                               ("checkpoints.hf", r.checkpoints.hf, ""),
                               ("checkpoints.ref_load", r.checkpoints.ref_load, "")):
-        if where == "checkpoints.hf" and path == rollout:
+        if path in seen:  # bf16: the rollout checkpoint is checkpoints.hf itself
             continue
+        seen.add(path)
         if not Path(path).expanduser().is_dir():
-            yield note("checkpoint.not-found", where, f"not checked: {path} not found here {what}".rstrip())
+            rule = "checkpoint.convert-output" if what else "checkpoint.not-found"  # --strict refuses only inputs
+            yield note(rule, where, f"not checked: {path} not found here {what}".rstrip())
 
 
 def rollout_quantization(r: Recipe, s: ModelShape) -> Iterator[Finding]:

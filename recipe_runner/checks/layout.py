@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from recipe_runner.checks.finding import Finding, error, warning
+from recipe_runner.checks.finding import Finding, error
 from recipe_runner.layout import label, layout
 from recipe_runner.models import ModelShape
 from recipe_runner.spec import Recipe
@@ -156,14 +156,6 @@ def flag_dependencies(r: Recipe, s: ModelShape) -> Iterator[Finding]:
                     hint="set training.deepep=false")
 
 
-def multi_node_head(r: Recipe, s: ModelShape) -> Iterator[Finding]:
-    c = r.cluster
-    if c.nodes > 1 and not c.ray.head_ip and not c.ray.address:
-        yield warning("cluster.head-ip", "cluster.ray.head_ip",
-                      f"{c.nodes} nodes but no head IP: the worker nodes' `ray start` would connect to 127.0.0.1",
-                      hint="set cluster.ray.head_ip=<head node IP>, or cluster.ray.address for an existing cluster")
-
-
 def wandb_block(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     if r.wandb.enabled and not r.wandb.project:
         yield error("wandb.project", "wandb.project", "W&B is enabled without a project",
@@ -171,4 +163,4 @@ def wandb_block(r: Recipe, s: ModelShape) -> Iterator[Finding]:
 
 
 RULES = (world_vs_model_parallel, world_vs_expert_parallel, experts_vs_ep, layers_vs_pp, batch_vs_dp,
-         rollout_engines, heads_vs_tp, flag_dependencies, multi_node_head, wandb_block)
+         rollout_engines, heads_vs_tp, flag_dependencies, wandb_block)

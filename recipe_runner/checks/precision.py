@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from recipe_runner.checks.finding import Finding, error
+from recipe_runner.checks.modes import conversion_refusal, gpu_refusals, other_modes, qat_refusal
 from recipe_runner.hardware import GPUS, MIN_COMPUTE_CAPABILITY
 from recipe_runner.models import ModelShape
 from recipe_runner.precision import mode
@@ -13,14 +14,11 @@ from recipe_runner.spec import Recipe
 
 def gpu_supports_mode(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     m, gpu = mode(r.precision.mode), GPUS[r.cluster.gpu]
-    for feature, what in ((m.train_feature, "training"), (m.rollout_feature, "rollout")):
-        need = MIN_COMPUTE_CAPABILITY.get(feature or "")
-        if need and gpu.compute_capability < need:
-            capable = ", ".join(g.name for g in GPUS.values() if g.compute_capability >= need)
-            yield error("precision.gpu", "cluster.gpu",
-                        f"{m.name} {what} ({feature}) needs compute capability {need}+, "
-                        f"{gpu.name} has {gpu.compute_capability}",
-                        hint=f"use cluster.gpu= one of {capable}, or another precision mode")
+    for message in gpu_refusals(m, r):
+        need = max(MIN_COMPUTE_CAPABILITY.get(f or "", 0) for f in (m.train_feature, m.rollout_feature))
+        capable = ", ".join(g.name for g in GPUS.values() if g.compute_capability >= need)
+        yield error("precision.gpu", "cluster.gpu", message,
+                    hint=f"use cluster.gpu= one of {capable}, or on {gpu.name}: {other_modes(r, s)}")
 
 
 def fp8_param_gather(r: Recipe, s: ModelShape) -> Iterator[Finding]:
@@ -39,12 +37,19 @@ def fp8_param_gather(r: Recipe, s: ModelShape) -> Iterator[Finding]:
 
 
 def qat_needs_moe(r: Recipe, s: ModelShape) -> Iterator[Finding]:
-    if mode(r.precision.mode).qat and not s.is_moe:
-        yield error("precision.qat-dense", "precision.mode",
-                    f"int4-qat on the dense model {r.model.name}: the fake quant acts on MoE routed experts "
-                    "(TEGroupedLinear) only, so nothing would be trained quantization-aware",
-                    hint="use precision=int4-rollout, or an MoE model",
+    message = qat_refusal(mode(r.precision.mode), r, s)
+    if message:
+        yield error("precision.qat-dense", "precision.mode", message, hint=f"{other_modes(r, s)}, or an MoE model",
                     source="THUDM/slime@624b824a:docker/patch/latest/megatron.patch:271-284")
+
+
+def conversion_quantizes(r: Recipe, s: ModelShape) -> Iterator[Finding]:
+    """Refuse a mode whose convert step the converter would refuse (same rule, same words)."""
+    message = conversion_refusal(mode(r.precision.mode), r, s)
+    if message:
+        yield error("precision.conversion-empty", "precision.mode", message, hint=other_modes(r, s),
+                    source="the converter's rules (quant/rules.py): THUDM/slime@624b824a:"
+                    "tools/convert_hf_to_int4_direct.py:285-307, tools/convert_hf_to_fp8.py:133-149")
 
 
 def cpu_offload_needs_precision_aware(r: Recipe, s: ModelShape) -> Iterator[Finding]:
@@ -55,4 +60,4 @@ def cpu_offload_needs_precision_aware(r: Recipe, s: ModelShape) -> Iterator[Find
                     source="NVIDIA/Megatron-LM@1dcf0daf:megatron/training/arguments.py:1189-1193")
 
 
-RULES = (gpu_supports_mode, fp8_param_gather, qat_needs_moe, cpu_offload_needs_precision_aware)
+RULES = (gpu_supports_mode, fp8_param_gather, qat_needs_moe, conversion_quantizes, cpu_offload_needs_precision_aware)

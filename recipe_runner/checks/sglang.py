@@ -15,10 +15,12 @@ def passthrough_flags_exist(r: Recipe, s: ModelShape) -> Iterator[Finding]:
                        ("training.extra_args", r.training.extra_args)):
         for flag in unknown_flags(argv):
             yield error("sglang.unknown-flag", path,
-                        f"{flag} is not an option of slime's SGLang passthrough (sglang {sglang_version()})",
+                        f"{flag} is not an option of slime's SGLang passthrough (sglang {sglang_version()} with "
+                        "slime's patches): slime would not reject it but silently drop it (its parsers use "
+                        "parse_known_args), or take it as a longer --sglang- flag it abbreviates",
                         hint="TP comes from rollout.gpus_per_engine; see `python -m sglang.launch_server --help` "
                         "for the option without its --sglang- prefix",
-                        source="THUDM/slime@624b824a:slime/backends/sglang_utils/arguments.py:51-121")
+                        source="THUDM/slime@624b824a:slime/backends/sglang_utils/arguments.py:51-121,204-226")
 
 
 RULES = (passthrough_flags_exist,)

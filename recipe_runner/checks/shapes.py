@@ -7,54 +7,13 @@ in-features per shard divisible by the group size (reference pain-points §1.1, 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from recipe_runner.checks.finding import Finding, error
+from recipe_runner.checks.linears import Linear, rollout_shards
+from recipe_runner.checks.modes import fp8_moe_refusal, other_modes
 from recipe_runner.models import ModelShape
 from recipe_runner.precision import FP8_BLOCK, mode
 from recipe_runner.spec import Recipe
-
-
-@dataclass(frozen=True)
-class Linear:
-    name: str
-    out_features: int  # per shard
-    in_features: int  # per shard
-    routed_expert: bool = False
-
-
-def rollout_shards(s: ModelShape, tp: int, expert_parallel: bool) -> list[Linear]:
-    """Per-GPU shapes of the linears of one rollout engine with SGLang TP `tp`.
-
-    Column-parallel layers split out-features, row-parallel ones in-features. KV heads are replicated
-    when TP exceeds their count. With SGLang EP the routed experts are whole on their GPU.
-    """
-    shards: list[Linear] = []
-    if s.mla:
-        q_out = s.heads * (s.qk_nope_head_dim + s.qk_rope_head_dim) // tp
-        shards += [Linear("self_attn.q_b_proj" if s.q_lora_rank else "self_attn.q_proj", q_out,
-                          s.q_lora_rank or s.hidden),
-                   Linear("self_attn.kv_b_proj", s.heads * (s.qk_nope_head_dim + s.v_head_dim) // tp,
-                          s.kv_lora_rank or 0),
-                   Linear("self_attn.o_proj", s.hidden, s.heads * s.v_head_dim // tp)]
-    else:
-        kv = max(1, s.kv_heads // tp) * s.head_dim
-        shards += [Linear("self_attn.q_proj", s.heads * s.head_dim // tp, s.hidden),
-                   Linear("self_attn.k_proj", kv, s.hidden), Linear("self_attn.v_proj", kv, s.hidden),
-                   Linear("self_attn.o_proj", s.hidden, s.heads * s.head_dim // tp)]
-    if not all(s.moe_layers) or not s.is_moe:
-        shards += _mlp("mlp", s.ffn // tp, s.hidden)
-    if s.shared_ffn:
-        shards += _mlp("mlp.shared_experts", s.shared_ffn // tp, s.hidden)
-    if s.is_moe:
-        inter = s.moe_ffn if expert_parallel else s.moe_ffn // tp
-        shards += _mlp("mlp.experts.N", inter, s.hidden, routed=True)
-    return shards
-
-
-def _mlp(prefix: str, inter: int, hidden: int, routed: bool = False) -> list[Linear]:
-    return [Linear(f"{prefix}.gate_proj", inter, hidden, routed), Linear(f"{prefix}.up_proj", inter, hidden, routed),
-            Linear(f"{prefix}.down_proj", hidden, inter, routed)]
 
 
 def fp8_block_shards(r: Recipe, s: ModelShape) -> Iterator[Finding]:
@@ -63,9 +22,7 @@ def fp8_block_shards(r: Recipe, s: ModelShape) -> Iterator[Finding]:
         return
     tp = r.rollout.gpus_per_engine
     block = FP8_BLOCK[0]
-    ep = bool(r.rollout.sglang.expert_parallel_size and r.rollout.sglang.expert_parallel_size > 1)
-    bad = [lin for lin in rollout_shards(s, tp, ep)
-           if lin.out_features % block or (lin.in_features % block and lin.name.endswith(("down_proj", "o_proj")))]
+    bad = fp8_block_misfits(s, tp, _expert_parallel(r))
     if bad:
         lin = bad[0]
         yield error("shapes.fp8-block", "rollout.gpus_per_engine",
@@ -79,8 +36,7 @@ def int4_group_shards(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     if m.rollout_format != "int4-pack":
         return
     g, tp = r.precision.group_size, r.rollout.gpus_per_engine
-    ep = bool(r.rollout.sglang.expert_parallel_size and r.rollout.sglang.expert_parallel_size > 1)
-    bad = [lin for lin in rollout_shards(s, tp, ep) if lin.routed_expert and lin.in_features % g]
+    bad = int4_group_misfits(s, tp, _expert_parallel(r), g)
     if bad:
         lin = bad[0]
         yield error("shapes.int4-group", "precision.group_size",
@@ -88,7 +44,7 @@ def int4_group_shards(r: Recipe, s: ModelShape) -> Iterator[Finding]:
                     f"by group size {g}", hint=_fix(s, tp, lin, g),
                     source="checkpoint-formats §1.4 (Marlin: K_part % G == 0)")
     etp = r.parallel.expert_tensor
-    if m.qat and s.is_moe and (s.moe_ffn // etp) % g:
+    if m.qat and not qat_groups_fit(s, etp, g):
         yield error("shapes.int4-group-train", "parallel.expert_tensor",
                     f"QAT fake-quant groups of {g} do not divide the expert shard {s.moe_ffn}//ETP{etp}",
                     hint="use parallel.expert_tensor=1")
@@ -96,12 +52,31 @@ def int4_group_shards(r: Recipe, s: ModelShape) -> Iterator[Finding]:
 
 def fp8_moe_intermediate(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     """Even whole experts (SGLang EP) must fit the block: SGLang FP8 MoE needs moe_intermediate % 128 == 0."""
-    block = FP8_BLOCK[0]
-    if mode(r.precision.mode).rollout_format == "fp8-block" and s.is_moe and s.moe_ffn % block:
-        yield error("shapes.fp8-moe-intermediate", "precision.mode",
-                    f"{r.model.name} has moe_intermediate_size {s.moe_ffn}, not a multiple of the FP8 block {block}: "
-                    "no engine layout can load its experts in block FP8", hint="use an INT4 or BF16 rollout mode",
+    message = fp8_moe_refusal(mode(r.precision.mode), r, s)
+    if message:
+        yield error("shapes.fp8-moe-intermediate", "precision.mode", message, hint=other_modes(r, s),
                     source="pain-points §1.1 (sgl-project/sglang#10852)")
+
+
+def fp8_block_misfits(s: ModelShape, tp: int, expert_parallel: bool) -> list[Linear]:
+    """Shards at engine TP `tp` that block FP8 cannot tile (out-features, and in-features of row-parallel ones)."""
+    block = FP8_BLOCK[0]
+    return [lin for lin in rollout_shards(s, tp, expert_parallel)
+            if lin.out_features % block or (lin.in_features % block and lin.name.endswith(("down_proj", "o_proj")))]
+
+
+def int4_group_misfits(s: ModelShape, tp: int, expert_parallel: bool, group: int) -> list[Linear]:
+    """Routed-expert shards (the only INT4 weights) whose in-features the group size does not divide."""
+    return [lin for lin in rollout_shards(s, tp, expert_parallel) if lin.routed_expert and lin.in_features % group]
+
+
+def qat_groups_fit(s: ModelShape, expert_tensor: int, group: int) -> bool:
+    """QAT fake-quantizes the training shard of each routed expert in groups along its input dim."""
+    return not s.is_moe or (s.moe_ffn // expert_tensor) % group == 0
+
+
+def _expert_parallel(r: Recipe) -> bool:
+    return bool(r.rollout.sglang.expert_parallel_size and r.rollout.sglang.expert_parallel_size > 1)
 
 
 def _fix(s: ModelShape, tp: int, lin: Linear, group: int = 0) -> str:

@@ -104,6 +104,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--force", action="store_true", help="replace DST if it exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--allow-nonfinite",
+        action="store_true",
+        help="convert weights holding NaN/Inf instead of refusing them (their output is garbage)",
+    )
 
 
 def _params(args: argparse.Namespace) -> Params:
@@ -118,15 +123,21 @@ def _params(args: argparse.Namespace) -> Params:
 
 def _convert(args: argparse.Namespace) -> int:
     from .convert import convert_checkpoint
-    from .record import conversion_matches
+    from .signals import Interrupted
 
     params = _params(args)
-    if args.dst.exists() and not args.force and conversion_matches(args.dst, args.src, params.mode, params.to_json()):
-        print(f"{args.dst} is already this conversion of {args.src} (conversion.json matches); nothing to do")
+    try:
+        r = convert_checkpoint(
+            args.src, args.dst, params, device=args.device, workers=args.workers, force=args.force,
+            progress=not args.quiet, reuse=True, allow_nonfinite=args.allow_nonfinite,
+        )
+    except Interrupted as e:
+        print(f"error: stopped by {e}; {args.dst} was not written and no partial output was left", file=sys.stderr)
+        return e.exit_code
+    if r.reused:
+        print(f"{args.dst} is already this conversion of {args.src} (conversion.json and its files match); "
+              "nothing to do")
         return 0
-    r = convert_checkpoint(
-        args.src, args.dst, params, device=args.device, workers=args.workers, force=args.force, progress=not args.quiet
-    )
     rate = r.input_bytes / _GIB / max(r.seconds, 1e-9)
     print(
         f"converted {args.src} -> {r.dst} ({r.mode}): {r.quantized} tensors quantized, {r.kept} kept; "
@@ -139,9 +150,13 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from .failures import os_failure
     from .verify import verify_checkpoint
 
-    r = verify_checkpoint(args.dst, args.source)
+    try:
+        r = verify_checkpoint(args.dst, args.source)
+    except OSError as e:
+        raise os_failure(e, args.dst, f"verifying {args.dst}") from e
     if args.json:
         print(
             json.dumps(
@@ -171,9 +186,13 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
+    from .failures import os_failure
     from .inspect import inspect_checkpoint
 
-    s = inspect_checkpoint(args.ckpt)
+    try:
+        s = inspect_checkpoint(args.ckpt)
+    except OSError as e:
+        raise os_failure(e, args.ckpt, f"inspecting {args.ckpt}") from e
     if args.json:
         print(json.dumps(s.to_json(), indent=2))
         return 0

@@ -13,16 +13,19 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from recipe_runner.errors import RunError, user_error
+from recipe_runner.errors import user_error
 
 from .deps import require_torch
+from .failures import os_failure
 from .fingerprint import fingerprint
 from .layout import Layout, plan_conversion
+from .lock import dst_lock
 from .params import Params
 from .progress import Progress
-from .record import RECORD_NAME, record
-from .safe_output import check_destination, staging
-from .source import INDEX_NAME, Checkpoint, check_unquantized, open_checkpoint
+from .record import RECORD_NAME, conversion_mismatch, manifest, record
+from .safe_output import check_destination, check_overlap, check_parent, remove_stale_partials, staging
+from .signals import signals_raise
+from .source import INDEX_NAME, Checkpoint, check_unquantized, list_dir, open_checkpoint
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class ConversionResult:
     output_bytes: int
     seconds: float
     skipped: tuple[str, ...]  # source entries not carried over (subdirectories)
+    reused: bool = False  # DST already held this conversion; nothing was done
 
 
 def resolve_device(device: str) -> str:
@@ -50,6 +54,9 @@ def resolve_device(device: str) -> str:
     if device not in ("cpu", "cuda"):
         raise user_error("--device", f"{device!r} is not one of auto, cpu, cuda", hint="use --device auto")
     return device
+
+
+MAX_WORKERS = 64
 
 
 def default_workers(device: str) -> int:
@@ -81,9 +88,33 @@ def convert_checkpoint(
     workers: int | None = None,
     force: bool = False,
     progress: bool = True,
+    reuse: bool = False,
+    allow_nonfinite: bool = False,
 ) -> ConversionResult:
-    """Convert SRC into DST (written atomically) and return what was done. Bad input raises UserError."""
-    src, dst = Path(src), Path(dst)
+    """Convert SRC into DST (written atomically, under DST's lock) and return what was done.
+
+    `reuse`: when DST already holds this conversion (conversion.json and its manifest match), do nothing and
+    return a result with `reused=True`. Bad input raises UserError; a failure while running, RunError;
+    a handled signal, `signals.Interrupted` (after cleanup).
+    """
+    src, dst = Path(src), Path(os.path.abspath(dst))  # `.` and `..` resolved, so DST has a name and a parent
+    try:
+        return _convert(src, dst, params, device, workers, force, progress, reuse, allow_nonfinite)
+    except OSError as e:
+        raise os_failure(e, dst, f"converting {src} into {dst}") from e
+
+
+def _convert(
+    src: Path,
+    dst: Path,
+    params: Params,
+    device: str,
+    workers: int | None,
+    force: bool,
+    progress: bool,
+    reuse: bool,
+    allow_nonfinite: bool,
+) -> ConversionResult:
     ckpt = open_checkpoint(src)
     if ckpt.config is None:
         raise user_error(
@@ -93,36 +124,50 @@ def convert_checkpoint(
             hint="point at a Hugging Face checkpoint directory (it has a config.json)",
         )
     check_unquantized(ckpt)
-    check_destination(dst, src, force)
+    aux = _aux_files(ckpt)
+    check_overlap(dst, src)  # DST itself is checked under its lock, below
+    check_parent(dst)
     layout = plan_conversion(ckpt, params)
-    torch = require_torch()  # after the torch-free checks, so bad input fails fast
-    dev = resolve_device(device)
-    if workers is not None and workers < 1:
-        raise user_error("--workers", f"{workers} is not a positive number", hint="use --workers 1 or more")
-    n_workers = workers or default_workers(dev)
-    source_fp = fingerprint(src)
-    from .stream import Executor  # torch-heavy; imported once torch is known to be present
+    if workers is not None and not 1 <= workers <= MAX_WORKERS:
+        raise user_error(
+            "--workers",
+            f"{workers} is not in 1..{MAX_WORKERS}",
+            rule="each worker holds a slab in memory (about 20 MB on CPU, 0.6 GB on CUDA)",
+            hint="leave it out for the default, or use a number up to the cores",
+        )
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with signals_raise(), dst_lock(dst):
+        remove_stale_partials(dst)
+        why_not = conversion_mismatch(dst, src, params.mode, params.to_json()) if dst.exists() else ""
+        if reuse and not force and why_not is None:
+            return ConversionResult(dst, params.mode, "-", 0, len(layout.quantized), len(layout.kept),
+                                    ckpt.total_bytes, layout.total_size, 0.0, (), reused=True)
+        expected = check_destination(dst, src, force, why_not or "")
+        torch = require_torch()  # after the torch-free checks, so bad input fails fast
+        dev = resolve_device(device)
+        n_workers = workers or default_workers(dev)
+        source_fp = fingerprint(src)
+        from .stream import Executor  # torch-heavy; imported once torch is known to be present
 
-    start = time.monotonic()
-    bar = Progress(ckpt.total_bytes, f"convert {params.mode}", enabled=progress)
-    with staging(dst) as tmp:
-        try:
-            with _one_torch_thread_per_worker(torch, dev):
-                Executor(layout, tmp, torch.device(dev), n_workers).run(bar)
-        except OSError as e:
-            raise RunError(f"writing {dst} failed: {e}") from e
-        finally:
-            bar.close()
-        skipped = _copy_aux_files(ckpt, tmp)
-        _write_metadata(ckpt, layout, tmp)
-        seconds = time.monotonic() - start
-        summary = {
-            "quantized_tensors": len(layout.quantized),
-            "kept_tensors": len(layout.kept),
-            "input_bytes": ckpt.total_bytes,
-            "output_bytes": layout.total_size,
-        }
-        (tmp / RECORD_NAME).write_text(json.dumps(record(src.resolve(), params, source_fp, summary), indent=2) + "\n")
+        start = time.monotonic()
+        bar = Progress(ckpt.total_bytes, f"convert {params.mode}", enabled=progress)
+        with staging(dst, expected) as tmp:
+            try:
+                with _one_torch_thread_per_worker(torch, dev):
+                    Executor(layout, tmp, torch.device(dev), n_workers, allow_nonfinite).run(bar)
+            finally:
+                bar.close()
+            skipped = _copy_aux_files(aux, tmp)
+            _write_metadata(ckpt, layout, tmp)
+            seconds = time.monotonic() - start
+            summary = {
+                "quantized_tensors": len(layout.quantized),
+                "kept_tensors": len(layout.kept),
+                "input_bytes": ckpt.total_bytes,
+                "output_bytes": layout.total_size,
+            }
+            rec = record(src.resolve(), params, source_fp, summary, manifest(tmp))
+            (tmp / RECORD_NAME).write_text(json.dumps(rec, indent=2) + "\n")
     return ConversionResult(
         dst,
         params.mode,
@@ -137,15 +182,29 @@ def convert_checkpoint(
     )
 
 
-def _copy_aux_files(ckpt: Checkpoint, out: Path) -> tuple[str, ...]:
-    """Copy tokenizer, generation config and other top-level files; report subdirectories not copied."""
-    skipped = []
+def _aux_files(ckpt: Checkpoint) -> list[Path]:
+    """Top-level non-weight entries to carry over (tokenizer, generation config, ...), each checked readable
+    now, before any work: an unreadable one is the user's to fix (exit 2), not a failure halfway (exit 1)."""
     generated = {INDEX_NAME, "config.json", RECORD_NAME}
-    for path in sorted(ckpt.root.iterdir()):
-        if path.is_dir():
-            skipped.append(path.name + "/")
-        elif path.is_file() and path.suffix != ".safetensors" and path.name not in generated:
+    out = []
+    for path in list_dir(ckpt.root):
+        if path.suffix == ".safetensors" or path.name in generated:
+            continue
+        if path.is_file():
+            with path.open("rb"):
+                pass
+        out.append(path)
+    return out
+
+
+def _copy_aux_files(aux: list[Path], out: Path) -> tuple[str, ...]:
+    """Copy the regular files; report subdirectories (and other non-files) not copied."""
+    skipped = []
+    for path in aux:
+        if path.is_file():
             shutil.copyfile(path, out / path.name)
+        else:
+            skipped.append(path.name + ("/" if path.is_dir() else ""))
     return tuple(skipped)
 
 

@@ -17,18 +17,30 @@ _SKIP = {"conversion.json"}
 
 
 def fingerprint(root: Path) -> str:
+    """One hash over every top-level regular file of `root` (conversion.json aside)."""
     h = hashlib.sha256()
     for path in sorted(p for p in root.iterdir() if p.is_file() and p.name not in _SKIP):
         size = path.stat().st_size
         h.update(f"{path.name}\0{size}\0".encode())
-        with path.open("rb") as f:
-            if size <= 3 * SAMPLE:
-                h.update(f.read())
-                continue
-            if path.suffix == ".safetensors":
-                n = int.from_bytes(f.read(8), "little")
-                h.update(f.read(min(n, size - 8)))
-            for pos in (0, size // 2 - SAMPLE // 2, size - SAMPLE):
-                f.seek(pos)
-                h.update(f.read(SAMPLE))
+        _sample(h, path, size)
     return "sha256:" + h.hexdigest()
+
+
+def file_digest(path: Path, size: int) -> str:
+    """The same cheap content check for one file: what conversion.json's manifest records per output file."""
+    h = hashlib.sha256()
+    _sample(h, path, size)
+    return "sha256:" + h.hexdigest()
+
+
+def _sample(h: hashlib._Hash, path: Path, size: int) -> None:
+    with path.open("rb") as f:
+        if size <= 3 * SAMPLE:
+            h.update(f.read())
+            return
+        if path.suffix == ".safetensors":
+            n = int.from_bytes(f.read(8), "little")
+            h.update(f.read(min(n, size - 8)))
+        for pos in (0, size // 2 - SAMPLE // 2, size - SAMPLE):
+            f.seek(pos)
+            h.update(f.read(SAMPLE))

@@ -13,6 +13,8 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from .jsonfile import is_int, parse_json
+
 # safetensors dtype string -> element size in bytes
 DTYPE_SIZES: dict[str, int] = {
     "BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1,
@@ -22,6 +24,9 @@ DTYPE_SIZES: dict[str, int] = {
 }  # fmt: skip
 FLOAT_SOURCE_DTYPES = frozenset({"BF16", "F16", "F32", "F64"})
 MAX_HEADER_BYTES = 100 * 1024 * 1024  # the limit safetensors itself enforces
+# No real tensor comes near these; they keep shape arithmetic (and a zero-size tensor's other dims) sane.
+MAX_RANK = 16
+MAX_DIM = 1 << 40
 
 
 class HeaderError(ValueError):
@@ -71,13 +76,12 @@ def read_header(path: Path) -> ShardHeader:
         if n > MAX_HEADER_BYTES or 8 + n > size:
             raise HeaderError(f"header length {n} does not fit in a {size}-byte file")
         raw = f.read(n)
-    try:
-        obj = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise HeaderError(f"header is not valid JSON ({e})") from e
+    obj = parse_json(raw, HeaderError)
     if not isinstance(obj, dict):
         raise HeaderError("header is not a JSON object")
-    obj.pop("__metadata__", None)
+    meta = obj.pop("__metadata__", {})
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise HeaderError("__metadata__ must map strings to strings")
     tensors = {name: _tensor_info(name, entry) for name, entry in obj.items()}
     cursor = 0
     for t in sorted(tensors.values(), key=lambda t: (t.begin, t.end)):
@@ -90,17 +94,25 @@ def read_header(path: Path) -> ShardHeader:
 
 
 def _tensor_info(name: str, entry: object) -> TensorInfo:
-    try:
-        dtype, shape, (begin, end) = entry["dtype"], tuple(entry["shape"]), entry["data_offsets"]  # type: ignore[index]
-    except (TypeError, KeyError, ValueError) as e:
-        raise HeaderError(f"tensor {name!r} has a malformed entry") from e
-    if dtype not in DTYPE_SIZES:
-        raise HeaderError(f"tensor {name!r} has unsupported dtype {dtype!r}")
-    if not all(isinstance(d, int) and d >= 0 for d in shape):
-        raise HeaderError(f"tensor {name!r} has a bad shape {list(shape)}")
-    if not (isinstance(begin, int) and isinstance(end, int)) or end - begin != tensor_nbytes(dtype, shape):
-        raise HeaderError(f"tensor {name!r}: offsets [{begin}, {end}] do not match {dtype} {list(shape)}")
-    return TensorInfo(name, dtype, shape, begin, end)
+    if not isinstance(entry, dict) or not {"dtype", "shape", "data_offsets"} <= entry.keys():
+        raise HeaderError(f"tensor {name!r} has a malformed entry (needs dtype, shape, data_offsets)")
+    dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+    if not isinstance(dtype, str) or dtype not in DTYPE_SIZES:
+        raise HeaderError(f"tensor {name!r} has unsupported dtype {dtype!r} (known: {', '.join(DTYPE_SIZES)})")
+    if (
+        not isinstance(shape, list)
+        or len(shape) > MAX_RANK
+        or not all(is_int(d) and 0 <= d <= MAX_DIM for d in shape)
+    ):
+        raise HeaderError(
+            f"tensor {name!r} has a bad shape {shape!r} (at most {MAX_RANK} integer dims in [0, 2^40])"
+        )
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(is_int(o) and o >= 0 for o in offsets)):
+        raise HeaderError(f"tensor {name!r} has bad data_offsets {offsets!r} (two non-negative integers)")
+    begin, end = offsets
+    if end - begin != tensor_nbytes(dtype, tuple(shape)):
+        raise HeaderError(f"tensor {name!r}: offsets [{begin}, {end}] do not match {dtype} {shape}")
+    return TensorInfo(name, dtype, tuple(shape), begin, end)
 
 
 @dataclass(frozen=True)

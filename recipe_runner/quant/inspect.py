@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .qconfig import read_quantization_config
 from .record import read_record
 from .source import open_checkpoint
 
@@ -33,22 +34,9 @@ class CheckpointSummary:
         return {**self.__dict__, "root": str(self.root)}
 
 
-def _format(qc: dict[str, Any] | None, dtypes: Counter[str]) -> str:
-    if not qc:
-        return "unquantized (" + ", ".join(d for d, _ in dtypes.most_common()) + ")"
-    if qc.get("quant_method") == "fp8":
-        block = qc.get("weight_block_size")
-        return f"fp8 e4m3 block {block[0]}x{block[1]}" if block else "fp8 e4m3 (per-tensor)"
-    if qc.get("quant_method") == "compressed-tensors":
-        w = (qc.get("config_groups") or {}).get("group_0", {}).get("weights", {})
-        sym = "symmetric" if w.get("symmetric") else "asymmetric"
-        return f"compressed-tensors {qc.get('format')} int{w.get('num_bits')} group {w.get('group_size')} {sym}"
-    return f"quantized ({qc.get('quant_method')})"
-
-
 def inspect_checkpoint(path: Path | str) -> CheckpointSummary:
     ckpt = open_checkpoint(Path(path))
-    qc = (ckpt.config or {}).get("quantization_config")
+    qc = read_quantization_config(ckpt.config, str(ckpt.root / "config.json"))
     infos = [t for _, t in ckpt.tensors()]
     by_dtype: Counter[str] = Counter()
     for t in infos:
@@ -57,13 +45,13 @@ def inspect_checkpoint(path: Path | str) -> CheckpointSummary:
     aux = sum(1 for t in infos if t.name.endswith(_AUX_SUFFIXES))
     return CheckpointSummary(
         root=ckpt.root,
-        format=_format(qc, by_dtype),
+        format=qc.description if qc else "unquantized (" + ", ".join(d for d, _ in by_dtype.most_common()) + ")",
         shards=len(ckpt.shards),
         tensors=len(infos),
         quantized=quantized,
         kept=len(infos) - quantized - aux,
         total_bytes=ckpt.total_bytes,
         bytes_by_dtype=dict(by_dtype.most_common()),
-        quantization_config=qc,
-        conversion=read_record(ckpt.root),
+        quantization_config=qc.raw if qc else None,
+        conversion=read_record(ckpt.root)[0],
     )

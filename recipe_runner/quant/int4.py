@@ -30,7 +30,7 @@ def quantize(w: torch.Tensor, group: int) -> tuple[torch.Tensor, torch.Tensor]:
 def unpack(packed: torch.Tensor, k: int) -> torch.Tensor:
     """int32 `[n, K/8]` -> int8 codes `[n, K]` in [-8, 7]."""
     b = packed.contiguous().view(torch.uint8)
-    codes = torch.stack((b & 0xF, b >> 4), dim=-1).view(packed.shape[0], -1)[:, :k]
+    codes = torch.stack((b & 0xF, b >> 4), dim=-1).view(packed.shape[0], packed.shape[1] * 8)[:, :k]  # 0 rows too
     return codes.to(torch.int8) - _OFFSET
 
 

@@ -14,7 +14,7 @@ from recipe_runner.errors import user_error
 
 from .header import OutTensor, ShardHeader, TensorInfo, encode_header, layout_tensors
 from .params import Fp8Params, Int4Params, Params
-from .rules import fp8_quantizes, int4_quantizes, is_router
+from .rules import fp8_quantizes, int4_quantizes, is_router, nothing_quantized
 from .source import Checkpoint
 
 Entry = tuple[str, str, tuple[int, ...]]
@@ -123,11 +123,11 @@ def plan_conversion(ckpt: Checkpoint, params: Params) -> Layout:
         tensors = tuple(placed.values())
         shards.append(ShardPlan(shard.path.name, encode_header(list(tensors), {"format": "pt"}), tensors, jobs))
     if not quantized:
-        rules = "the default ignore rules keep everything but routed experts" if isinstance(params, Int4Params) else ""
+        message, rule = nothing_quantized(params.mode)
         raise user_error(
             str(ckpt.root),
-            f"no tensor would be quantized by {params.mode}",
-            rule=rules or "only 2-D `.weight` tensors outside the keep rules are quantized",
+            message,
+            rule=rule,
             hint="INT4 with default rules needs a MoE model (a dense model has no routed experts); "
             "use fp8 for dense models, or pass --no-default-ignore with your own --ignore rules",
         )

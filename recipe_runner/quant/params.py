@@ -11,9 +11,48 @@ from typing import Any
 
 from recipe_runner.errors import user_error
 
+from .jsonfile import is_int
 from .rules import INT4_DEFAULT_IGNORE, check_rules
 
 FP8_MAX = 448.0  # largest finite float8_e4m3fn value
+
+# The values upstream consumers load; `convert` writes only these and `verify`/`inspect` accept only these.
+# FP8 block dims: SGLang's Triton block-FP8 GEMM uses the block as its tile, BLOCK_SIZE_N/K = block
+# (sgl-project/sglang@008601fa:python/sglang/srt/layers/quantization/fp8_kernel.py,
+# w8a8_block_fp8_matmul_triton); Triton tiles are powers of two and tl.dot needs at least 16; DeepGEMM and
+# every published block-FP8 checkpoint use 128. Larger tiles also make the padded slabs grow quadratically.
+FP8_BLOCK_DIMS = (16, 32, 64, 128)
+# INT4 group sizes: SGLang's Marlin kernels, which serve compressed-tensors WNA16 (MoE included), take
+# 32, 64 and 128 (sgl-project/sglang@006d0961:python/sglang/srt/layers/quantization/marlin_utils.py:40,
+# MARLIN_SUPPORTED_GROUP_SIZES; -1 is channel-wise, not group); the recipe schema allows the same three.
+INT4_GROUP_SIZES = (32, 64, 128)
+
+
+def check_block_size(block: object, where: str) -> tuple[int, int]:
+    """Two integers from FP8_BLOCK_DIMS, or a UserError naming `where`."""
+    if not (
+        isinstance(block, (list, tuple)) and len(block) == 2 and all(is_int(d) and d in FP8_BLOCK_DIMS for d in block)
+    ):
+        raise user_error(
+            where,
+            f"{block!r} is not two of {', '.join(map(str, FP8_BLOCK_DIMS))}",
+            rule="SGLang's block-FP8 GEMM takes the block as a Triton tile (a power of two, 16 to 128); "
+            "DeepGEMM and published checkpoints use 128 x 128",
+            hint="use --block-size 128 128 (what SGLang, vLLM and slime expect)",
+        )
+    return block[0], block[1]
+
+
+def check_group_size(group: object, where: str) -> int:
+    """One of INT4_GROUP_SIZES, or a UserError naming `where`."""
+    if not (is_int(group) and group in INT4_GROUP_SIZES):
+        raise user_error(
+            where,
+            f"{group!r} is not one of {', '.join(map(str, INT4_GROUP_SIZES))}",
+            rule="SGLang's Marlin INT4 kernels take group sizes 32, 64 and 128 (and 8 int4 codes fill an int32)",
+            hint="use 128 (slime QAT default) or 32 (Kimi-K2)",
+        )
+    return group  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -25,12 +64,7 @@ class Fp8Params:
     mode = "fp8"
 
     def __post_init__(self) -> None:
-        if len(self.block_size) != 2 or min(self.block_size) < 1:
-            raise user_error(
-                "--block-size",
-                f"{list(self.block_size)} is not two positive integers",
-                hint="use --block-size 128 128 (what SGLang, vLLM and slime expect)",
-            )
+        check_block_size(self.block_size, "--block-size")
 
     def to_json(self) -> dict[str, Any]:
         return {"block_size": list(self.block_size)}
@@ -56,13 +90,7 @@ class Int4Params:
     mode = "int4"
 
     def __post_init__(self) -> None:
-        if self.group_size < 8 or self.group_size % 8:
-            raise user_error(
-                "--group-size",
-                f"{self.group_size} is not a positive multiple of 8",
-                rule="8 int4 codes are packed per int32 and a group must fill whole words",
-                hint="use 128 (slime QAT default) or 32 (Kimi-K2); SGLang's Marlin kernels take 32, 64, 128",
-            )
+        check_group_size(self.group_size, "--group-size")
         check_rules(self.ignore)
 
     def to_json(self) -> dict[str, Any]:
@@ -93,15 +121,24 @@ Params = Fp8Params | Int4Params
 
 
 def params_from_json(mode: str, data: dict[str, Any]) -> Params:
-    """Rebuild parameters from `conversion.json` or a launcher's dict (missing keys take defaults)."""
+    """Rebuild parameters from `conversion.json` or a launcher's dict (missing keys take defaults).
+
+    Any malformed value (wrong type, out of bounds) is a UserError, never a TypeError.
+    """
+    if not isinstance(data, dict):
+        raise user_error("parameters", f"{data!r} is not an object", hint="fix or delete conversion.json")
     if mode == "fp8":
-        return Fp8Params(tuple(data.get("block_size", (128, 128))))  # type: ignore[arg-type]
+        block = data.get("block_size", [128, 128])
+        return Fp8Params(check_block_size(tuple(block) if isinstance(block, list) else block, "parameters.block_size"))
     if mode == "int4":
-        if not data.get("symmetric", True):
+        if data.get("symmetric", True) is not True:
             raise user_error(
                 "int4",
                 "asymmetric INT4 is not supported",
                 hint="slime's asymmetric packing is broken (reference §6.5.1); use symmetric",
             )
-        return Int4Params(int(data["group_size"]), tuple(data.get("ignore", INT4_DEFAULT_IGNORE)))
+        ignore = data.get("ignore", list(INT4_DEFAULT_IGNORE))
+        if not (isinstance(ignore, list) and all(isinstance(r, str) for r in ignore)):
+            raise user_error("parameters.ignore", f"{ignore!r} is not a list of strings", hint="fix conversion.json")
+        return Int4Params(check_group_size(data.get("group_size"), "parameters.group_size"), tuple(ignore))
     raise user_error("mode", f"unknown conversion mode {mode!r}", hint="use fp8 or int4")

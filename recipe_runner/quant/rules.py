@@ -30,26 +30,33 @@ INT4_DEFAULT_IGNORE = (
 )
 
 
+def _quantizable(name: str, shape: tuple[int, ...]) -> bool:
+    """2-D `.weight` tensors with elements: other ranks crash upstream, and a zero-size tensor is copied as is."""
+    return name.endswith(".weight") and len(shape) == 2 and 0 not in shape
+
+
 def fp8_quantizes(name: str, shape: tuple[int, ...]) -> bool:
-    """Upstream's substring rule, restricted to 2-D `.weight` tensors (upstream crashes on other ranks)."""
-    return name.endswith(".weight") and len(shape) == 2 and not any(s in name for s in FP8_KEEP_SUBSTRINGS)
+    """Upstream's substring rule, restricted to quantizable tensors."""
+    return _quantizable(name, shape) and not any(s in name for s in FP8_KEEP_SUBSTRINGS)
 
 
-def check_rules(rules: tuple[str, ...]) -> None:
-    """Reject a `re:` rule that is not a valid regular expression before any work starts."""
+def check_rules(rules: tuple[str, ...], where: str = "--ignore") -> None:
+    """Reject a rule that is not a string or a `re:` rule that is not a valid regex before any work starts."""
     for rule in rules:
+        if not isinstance(rule, str):
+            raise user_error(where, f"rule {rule!r} is not a string", hint="write each rule as a string")
         if rule.startswith("re:"):
             try:
                 re.compile(rule[3:])
             except re.error as e:
                 raise user_error(
-                    "--ignore",
+                    where,
                     f"{rule!r} is not a valid regular expression ({e})",
                     rule="a rule is an exact tensor-name prefix or `re:<regex>` (matched from the start)",
                     hint="escape dots as \\. and check brackets",
                 ) from e
         elif not rule:
-            raise user_error("--ignore", "an empty rule ignores every tensor", hint="drop the empty rule")
+            raise user_error(where, "an empty rule ignores every tensor", hint="drop the empty rule")
 
 
 def int4_ignored(name: str, rules: tuple[str, ...]) -> bool:
@@ -64,7 +71,30 @@ def int4_ignored(name: str, rules: tuple[str, ...]) -> bool:
 
 
 def int4_quantizes(name: str, shape: tuple[int, ...], rules: tuple[str, ...]) -> bool:
-    return name.endswith(".weight") and len(shape) == 2 and not int4_ignored(name, rules)
+    return _quantizable(name, shape) and not int4_ignored(name, rules)
+
+
+# What a conversion with no tensor to quantize is told, by the converter and by the pre-flight check alike.
+NOTHING_QUANTIZED_RULES = {
+    "int4": "the default ignore rules keep everything but routed experts",
+    "fp8": "only 2-D `.weight` tensors outside the keep rules are quantized",
+}
+
+
+def nothing_quantized(conversion: str) -> tuple[str, str]:
+    """(message, rule) when `convert <conversion>` would quantize no tensor."""
+    return f"no tensor would be quantized by {conversion}", NOTHING_QUANTIZED_RULES[conversion]
+
+
+def quantized_by_default(conversion: str, name: str, shape: tuple[int, ...]) -> bool:
+    """Whether `recipe-runner convert <conversion>` with its default rules quantizes this tensor.
+
+    The plan's convert step uses the defaults, so pre-flight asks this to refuse a conversion that would
+    quantize nothing before the converter does.
+    """
+    if conversion == "fp8":
+        return fp8_quantizes(name, shape)
+    return int4_quantizes(name, shape, INT4_DEFAULT_IGNORE)
 
 
 def is_router(name: str) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from recipe_runner.errors import user_error
 
 from .header import FLOAT_SOURCE_DTYPES, HeaderError, ShardHeader, TensorInfo, read_header
+from .jsonfile import parse_json, read_bounded
 
 INDEX_NAME = "model.safetensors.index.json"
 QUANT_TENSOR_SUFFIXES = (
@@ -28,6 +28,7 @@ class Checkpoint:
     root: Path
     shards: tuple[ShardHeader, ...]
     config: dict[str, Any] | None
+    index: dict[str, Any] | None = None  # the validated model.safetensors.index.json, when there is one
 
     def tensors(self) -> list[tuple[ShardHeader, TensorInfo]]:
         return [(s, t) for s in self.shards for t in s.tensors.values()]
@@ -40,12 +41,15 @@ class Checkpoint:
 def open_checkpoint(path: Path) -> Checkpoint:
     """Read every header; a missing, corrupt or inconsistent shard is a UserError naming the file."""
     if not path.is_dir():
-        raise user_error(str(path), "is not a directory", hint="pass a Hugging Face checkpoint directory")
+        what = "is not a directory" if path.exists() else "does not exist"
+        raise user_error(str(path), what, hint="pass a Hugging Face checkpoint directory")
+    entries = list_dir(path)
     index_path = path / INDEX_NAME
-    if index_path.is_file():
-        weight_map = _read_index(index_path)
+    index = _read_index(index_path) if index_path.is_file() else None
+    if index is not None:
+        weight_map = index["weight_map"]
         names = sorted(set(weight_map.values()))
-        missing = [n for n in names if not (path / n).is_file()]
+        missing = [n for n in names if not (path / n).exists()]
         if missing:
             raise user_error(
                 str(index_path),
@@ -54,7 +58,7 @@ def open_checkpoint(path: Path) -> Checkpoint:
             )
     else:
         weight_map = None
-        names = sorted(p.name for p in path.glob("*.safetensors"))
+        names = sorted(p.name for p in entries if p.suffix == ".safetensors")
     if not names:
         raise user_error(
             str(path),
@@ -83,16 +87,25 @@ def open_checkpoint(path: Path) -> Checkpoint:
                 )
     config_path = path / "config.json"
     config = _read_json(config_path) if config_path.is_file() else None
-    return Checkpoint(path, shards, config)
+    return Checkpoint(path, shards, config, index)
+
+
+def list_dir(path: Path) -> list[Path]:
+    """The entries of a directory, or a UserError naming it (unreadable, not searchable)."""
+    try:
+        return sorted(path.iterdir())
+    except OSError as e:
+        raise user_error(str(path), f"cannot be listed ({e.strerror})", hint="check its permissions") from e
 
 
 def check_unquantized(ckpt: Checkpoint) -> None:
     """Refuse a source that is already quantized: re-quantizing scales or packed words is garbage."""
     qc = (ckpt.config or {}).get("quantization_config")
     if qc:
+        method = qc.get("quant_method") if isinstance(qc, dict) else qc
         raise user_error(
             str(ckpt.root / "config.json"),
-            f"already has a quantization_config (quant_method={qc.get('quant_method')!r})",
+            f"already has a quantization_config (quant_method={method!r})",
             rule="the source must be an unquantized BF16/FP16/FP32 checkpoint",
             hint="convert from the original BF16 checkpoint",
         )
@@ -109,8 +122,12 @@ def check_unquantized(ckpt: Checkpoint) -> None:
 
 
 def _read_shard(path: Path) -> ShardHeader:
+    if not path.is_file():
+        raise user_error(str(path), "is not a regular file", hint="a shard must be a .safetensors file; move it away")
     try:
         return read_header(path)
+    except OSError as e:
+        raise user_error(str(path), f"cannot be read ({e.strerror})", hint="check its permissions") from e
     except HeaderError as e:
         raise user_error(
             str(path),
@@ -119,18 +136,42 @@ def _read_shard(path: Path) -> ShardHeader:
         ) from e
 
 
-def _read_index(path: Path) -> dict[str, str]:
-    weight_map = _read_json(path).get("weight_map")
+def _plain_shard_name(name: object) -> bool:
+    """A file name in the checkpoint directory itself: no separators, no `..`, a .safetensors suffix."""
+    return isinstance(name, str) and name.endswith(".safetensors") and Path(name).name == name and "\0" not in name
+
+
+def _read_index(path: Path) -> dict[str, Any]:
+    """The index with its shape checked: `weight_map` maps tensor names to shard file names in this directory."""
+    index = _read_json(path)
+    weight_map = index.get("weight_map")
     if not isinstance(weight_map, dict):
         raise user_error(str(path), "has no weight_map object", hint="re-download the checkpoint")
-    return weight_map
+    bad = next(((k, v) for k, v in weight_map.items() if not _plain_shard_name(v)), None)
+    if bad is not None:
+        raise user_error(
+            str(path),
+            f"weight_map maps {bad[0]!r} to {bad[1]!r}",
+            rule="weight_map values are shard file names (*.safetensors) in the checkpoint directory",
+            hint="fix or re-download the index",
+        )
+    metadata = index.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise user_error(str(path), f"metadata is {type(metadata).__name__}, not an object", hint="fix the index")
+    return index
 
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise user_error(str(path), f"cannot be read as JSON ({e})", hint="fix or restore the file") from e
+        raw = read_bounded(path)
+    except OSError as e:
+        raise user_error(str(path), f"cannot be read ({e.strerror})", hint="check its permissions") from e
+    except ValueError as e:
+        raise user_error(str(path), str(e), hint="replace it with the real file") from e
+    try:
+        data = parse_json(raw, ValueError)
+    except ValueError as e:
+        raise user_error(str(path), f"cannot be read as JSON: {e}", hint="fix or restore the file") from e
     if not isinstance(data, dict):
         raise user_error(str(path), "is not a JSON object", hint="fix or restore the file")
     return data

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import errno
 import os
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
 import torch
+
+from recipe_runner.errors import user_error
 
 from . import fp8, int4
 from .header import OutTensor, TensorInfo
@@ -83,10 +86,19 @@ def _slabs(rows: int, cols: int, align: int, device: torch.device) -> Iterator[t
 
 
 class Executor:
-    """Runs every job of a Layout into `out_dir` on `device` with `workers` threads."""
+    """Runs every job of a Layout into `out_dir` on `device` with `workers` threads.
 
-    def __init__(self, layout: Layout, out_dir: Path, device: torch.device, workers: int) -> None:
+    A weight with NaN or Inf is refused (UserError naming it) unless `allow_nonfinite`: its scale would be
+    NaN/Inf and the codes garbage. Detected on the scales (NaN/Inf propagate through amax), which are
+    small. On any error or interrupt, queued jobs are cancelled and running ones stop at their next slab.
+    """
+
+    def __init__(
+        self, layout: Layout, out_dir: Path, device: torch.device, workers: int, allow_nonfinite: bool = False
+    ) -> None:
         self.layout, self.out_dir, self.device, self.workers = layout, out_dir, device, workers
+        self.allow_nonfinite = allow_nonfinite
+        self.stop = threading.Event()
 
     def run(self, progress: Progress) -> None:
         with ExitStack() as stack:
@@ -108,9 +120,26 @@ class Executor:
             jobs = [(p.name, j) for p in self.layout.shards for j in p.jobs]
             # Largest first so the pool does not end on one big tensor.
             jobs.sort(key=lambda pj: -pj[1].src.nbytes)
-            with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            pool = ThreadPoolExecutor(max_workers=self.workers)
+            try:
                 for future in [pool.submit(self._job, s, j, src_fds, writer, progress) for s, j in jobs]:
                     future.result()
+            except BaseException:
+                self.stop.set()
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            pool.shutdown()
+
+    def _finite(self, job: TensorJob, scale: torch.Tensor) -> torch.Tensor:
+        if not self.allow_nonfinite and not bool(torch.isfinite(scale).all()):
+            raise user_error(
+                f"{job.shard.path}: {job.src.name}",
+                "has NaN or Inf values (or values beyond float32)",
+                rule="a weight to be quantized must be finite: its scales and codes would be NaN/garbage",
+                hint="fix the checkpoint, keep the tensor in high precision (int4: --ignore), "
+                "or pass --allow-nonfinite to convert it anyway",
+            )
+        return scale
 
     def _job(self, shard: str, job: TensorJob, src_fds: dict[str, int], writer: Writer, progress: Progress) -> None:
         fd = src_fds[str(job.shard.path)]
@@ -132,10 +161,12 @@ class Executor:
             bn, bk = params.block_size
             kb = -(-k // bk)
             for r0, r1 in _slabs(n, k, bn, self.device):
+                if self.stop.is_set():
+                    return
                 x = read_rows(fd, job.shard.data_start, job.src, r0, r1).to(self.device)
                 q, s = fp8.quantize(x, params.block_size)
+                writer.write(shard, scale, (r0 // bn) * kb * 4, self._finite(job, s.cpu()))
                 writer.write(shard, weight, r0 * k, q.cpu())
-                writer.write(shard, scale, (r0 // bn) * kb * 4, s.cpu())
                 progress.advance((r1 - r0) * k * x.element_size())
             return
         assert isinstance(params, Int4Params)
@@ -143,8 +174,10 @@ class Executor:
         g = params.group_size
         writer.write(shard, shape, 0, torch.tensor([n, k], dtype=torch.int64))
         for r0, r1 in _slabs(n, k, 1, self.device):
+            if self.stop.is_set():
+                return
             x = read_rows(fd, job.shard.data_start, job.src, r0, r1).to(self.device)
             p, s = int4.quantize(x, g)
+            writer.write(shard, scale, r0 * (k // g) * s.element_size(), self._finite(job, s.cpu()))
             writer.write(shard, packed, r0 * (k // 8) * 4, p.cpu())
-            writer.write(shard, scale, r0 * (k // g) * s.element_size(), s.cpu())
             progress.advance((r1 - r0) * k * x.element_size())

@@ -9,7 +9,6 @@ is finite, and, given the source, is reported as relative error while copied ten
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,9 @@ from recipe_runner.errors import user_error
 
 from . import reference
 from .deps import require_torch
-from .rules import int4_ignored
+from .params import Fp8Params, Int4Params
+from .qconfig import QuantConfig, read_quantization_config
+from .rules import int4_quantizes
 from .source import INDEX_NAME, Checkpoint, open_checkpoint
 
 
@@ -56,6 +57,7 @@ class _Checker:
         self.where = {t.name: s.path for s, t in dst.tensors()}
         self.info = {t.name: t for _, t in dst.tensors()}
         self.src_where = {t.name: s.path for s, t in source.tensors()} if source else {}
+        self.src_info = {t.name: t for _, t in source.tensors()} if source else {}
 
     def load(self, name: str, src: bool = False) -> Any:
         from safetensors import safe_open
@@ -74,7 +76,7 @@ class _Checker:
     ) -> None:
         """Check our dequantization: equal to the reference, finite, and near the source."""
         torch = self.torch
-        if ref is not None:
+        if ref is not None and deq.numel():  # an empty weight has nothing to compare (transformers divides by 0)
             self.references.add(ref[0])
             expected = ref[1](inputs)
             if not torch.equal(expected, deq.to(expected.dtype)):
@@ -83,8 +85,11 @@ class _Checker:
             self.problems.append(f"{name}: dequantized weight has NaN or Inf")
         rel = mx = None
         if self.source is not None:
-            if name not in self.src_where:
+            src_shape = self.source_shape(name)
+            if src_shape is None:
                 self.problems.append(f"{name}: not in the source checkpoint")
+            elif src_shape != tuple(deq.shape):
+                self.problems.append(f"{name}: {list(deq.shape)} here, {list(src_shape)} in the source")
             else:
                 w = self.load(name, src=True).float()
                 diff = deq.float() - w
@@ -93,6 +98,9 @@ class _Checker:
                 rel = float(diff.norm() / w.norm().clamp(min=1e-30))
                 mx = float(diff.abs().max()) if diff.numel() else 0.0
         self.checks.append(TensorCheck(name, kind, rel, mx))
+
+    def source_shape(self, name: str) -> tuple[int, ...] | None:
+        return self.src_info[name].shape if name in self.src_info else None
 
     def copied(self, name: str) -> None:
         if self.source is None:
@@ -116,28 +124,22 @@ class _Checker:
 
 
 def _check_index(ckpt: Checkpoint, problems: list[str]) -> None:
-    path = ckpt.root / INDEX_NAME
-    if not path.is_file():
+    if ckpt.index is None:
         problems.append(f"{INDEX_NAME}: missing")
         return
-    index = json.loads(path.read_text())
     names = {t.name for _, t in ckpt.tensors()}
-    unmapped = names - set(index.get("weight_map", {}))
+    unmapped = names - set(ckpt.index["weight_map"])
     if unmapped:
         problems.append(f"{INDEX_NAME}: {len(unmapped)} tensor(s) not in weight_map, e.g. {sorted(unmapped)[0]}")
-    total = index.get("metadata", {}).get("total_size")
+    total = ckpt.index.get("metadata", {}).get("total_size")
     if total != ckpt.total_bytes:
         problems.append(f"{INDEX_NAME}: metadata.total_size is {total}, the shards hold {ckpt.total_bytes} bytes")
 
 
-def _mode(ckpt: Checkpoint) -> tuple[str, dict[str, Any]]:
-    qc = (ckpt.config or {}).get("quantization_config") or {}
-    if qc.get("quant_method") == "fp8" and qc.get("weight_block_size"):
-        return "fp8", qc
-    if qc.get("quant_method") == "compressed-tensors" and qc.get("format") == "pack-quantized":
-        weights = qc.get("config_groups", {}).get("group_0", {}).get("weights", {})
-        if weights.get("num_bits") == 4 and weights.get("symmetric") and weights.get("strategy") == "group":
-            return "int4", qc
+def _mode(ckpt: Checkpoint) -> QuantConfig:
+    qc = read_quantization_config(ckpt.config, str(ckpt.root / "config.json"))
+    if qc is not None and qc.params is not None:
+        return qc
     raise user_error(
         str(ckpt.root / "config.json"),
         "has no block-FP8 or symmetric INT4 pack-quantized quantization_config",
@@ -145,11 +147,12 @@ def _mode(ckpt: Checkpoint) -> tuple[str, dict[str, Any]]:
     )
 
 
-def _verify_fp8(c: _Checker, qc: dict[str, Any]) -> None:
+def _verify_fp8(c: _Checker, qc: QuantConfig) -> None:
     from . import fp8
 
-    block = tuple(qc["weight_block_size"])
-    skipped = set(qc.get("modules_to_not_convert") or [])
+    assert isinstance(qc.params, Fp8Params)
+    block = qc.params.block_size
+    skipped = set(qc.not_converted)
     for name, t in sorted(c.info.items()):
         if name.endswith(".weight_scale_inv"):
             continue
@@ -172,21 +175,28 @@ def _verify_fp8(c: _Checker, qc: dict[str, Any]) -> None:
             c.copied(name)
 
 
-def _verify_int4(c: _Checker, qc: dict[str, Any]) -> None:
+def _verify_int4(c: _Checker, qc: QuantConfig) -> None:
     from . import int4
 
-    group = int(qc["config_groups"]["group_0"]["weights"]["group_size"])
-    ignore = tuple(qc.get("ignore") or ())
-    ref = reference.int4_reference(qc)
+    assert isinstance(qc.params, Int4Params)
+    group, ignore = qc.params.group_size, qc.params.ignore
+    try:
+        ref = reference.int4_reference(qc.raw)
+    except ValueError as e:  # pydantic's ValidationError: a field we do not read is malformed
+        c.problems.append(f"config.json: compressed-tensors cannot read this quantization_config: {e}")
+        ref = None
     for name, t in sorted(c.info.items()):
         if name.endswith((".weight_scale", ".weight_shape")):
             continue
         if not name.endswith(".weight_packed"):
-            if name.endswith(".weight") and len(t.shape) == 2 and not int4_ignored(name, ignore):
+            if int4_quantizes(name, t.shape, ignore):
                 c.problems.append(f"{name}: kept in {t.dtype} but not matched by the ignore rules")
             c.copied(name)
             continue
         base = name[: -len(".weight_packed")]
+        if len(t.shape) != 2:
+            c.problems.append(f"{name}: {list(t.shape)}, expected a 2-D [N, K/8] int32 tensor")
+            continue
         n, k = t.shape[0], t.shape[1] * 8
         if not (
             c.shape_is(name, "I32", (n, k // 8))
@@ -208,7 +218,8 @@ def verify_checkpoint(dst: Path | str, source: Path | str | None = None) -> Veri
     """Check DST's format and, with SOURCE, its error; problems are returned, not raised."""
     dst_ckpt = open_checkpoint(Path(dst))
     src_ckpt = open_checkpoint(Path(source)) if source is not None else None
-    mode, qc = _mode(dst_ckpt)
+    qc = _mode(dst_ckpt)
+    mode = qc.params.mode  # type: ignore[union-attr]
     c = _Checker(dst_ckpt, src_ckpt)
     _check_index(dst_ckpt, c.problems)
     (_verify_fp8 if mode == "fp8" else _verify_int4)(c, qc)

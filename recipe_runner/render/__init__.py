@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from recipe_runner.plan import Plan
 from recipe_runner.render import json_format, rayjob, sbatch, shell, text
@@ -16,5 +17,15 @@ FORMATS: dict[str, Callable[[Plan], str]] = {
 }
 
 
+# Recipe fields a format fills in at run time, so warnings about them do not apply there: the sbatch
+# script asks Slurm for the head node's IP, and KubeRay's operator connects the workers to the head.
+RUNTIME_FIELDS = {"sbatch": ("cluster.ray.head_ip",), "rayjob": ("cluster.ray.head_ip",)}
+
+
+def warnings(plan: Plan, fmt: str) -> list[str]:
+    """The plan's warnings that apply to this format (a warning line starts with its field path)."""
+    return [w for w in plan.warnings if w.split(":", 1)[0] not in RUNTIME_FIELDS.get(fmt, ())]
+
+
 def render(plan: Plan, fmt: str) -> str:
-    return FORMATS[fmt](plan)
+    return FORMATS[fmt](replace(plan, warnings=warnings(plan, fmt)))

@@ -9,6 +9,15 @@ from recipe_runner.plan import Plan
 from recipe_runner.printable import one_line
 
 WIDTH = 100
+LONG = 60  # env values longer than this (W&B notes carry the resolved recipe) are cut; --format json has them
+ENV_PLACEHOLDER = "<job env below>"
+
+
+def _short(value: str) -> str:
+    first = value.splitlines()[0] if value else value
+    if len(first) <= LONG and first == value:
+        return value
+    return f"{first[:LONG]} ... ({len(value)} characters; see --format json)"
 
 
 def render(plan: Plan) -> str:
@@ -20,10 +29,12 @@ def render(plan: Plan) -> str:
     out += ["", "steps"]
     for i, step in enumerate(plan.steps, 1):
         argv = step.argv if step.name != "submit" else [*step.argv[: step.argv.index("--") + 3], "<train args>"]
+        argv = [ENV_PLACEHOLDER if prev == "--runtime-env-json" else a for prev, a in zip(["", *argv[:-1]], argv,
+                                                                                              strict=True)]
         where = "" if step.where == "head" else f" [{step.where}]"
         out.append(f"  {i}. {step.name:<11} {step.description}{where}")
         out += _wrap(shlex.join(argv), "       ")
-    out += ["", "job env"] + [f"  {k:<36} {v}" for k, v in plan.env.items()]
+    out += ["", "job env"] + [f"  {k:<36} {_short(v)}" for k, v in plan.env.items()]
     out += ["", "train args (python3 train.py ...)"]
     for group, args in plan.train_arg_groups.items():
         if args:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from recipe_runner.checks import checkpoint, companions, memory, run_checks, sglang
+from recipe_runner.checks import checkpoint, companions, hf_args, memory, run_checks, sglang
 from recipe_runner.checks.shapes import fp8_moe_intermediate
 from recipe_runner.resolve import resolve
 from tests.checks.fake_checkpoints import FP8, KIMI_INT4, moe_names, write_checkpoint, write_torch_dist
@@ -51,6 +51,7 @@ BF16_NAMES = moe_names(packed=False)
 CASES = [
     # part 1: checkpoints
     Case("checkpoint.not-found", "note", "checkpoints.ref_load", "qwen3-4b-bf16", fixed()),
+    Case("checkpoint.convert-output", "note", "checkpoints.rollout", "qwen3-4b-fp8", fixed()),
     Case("checkpoint.rollout-quantization", "error", "checkpoints.rollout", "qwen3-30b-a3b-fp8-rollout",
          rollout(None, names=BF16_NAMES)),  # a BF16 checkpoint where FP8 was meant
     Case("checkpoint.rollout-quantization", "error", "checkpoints.rollout", "qwen3-30b-a3b-fp8-rollout",
@@ -79,6 +80,11 @@ CASES = [
          hf(None, "kimi-k2-thinking")),
     Case("checkpoint.model-config", "error", "model.config", "qwen3-4b-bf16",
          hf(None, "qwen3-4b", rope_theta=5000000)),  # the -2507 trap (THUDM/slime#641)
+    # slime's start-up check (_hf_validate_args) on the plan's model args
+    Case("model.hf-validate", "error", "model.extra_args", "qwen3-4b-bf16",
+         fixed("model.extra_args=[--rotary-base,'5000000']")),  # overrides the derived --rotary-base
+    Case("model.hf-validate", "error", "model.config", "qwen3-4b-bf16",
+         hf(None, "qwen3-4b", tie_word_embeddings=False)),  # the checkpoint's config differs from the recipe's
     # part 2: shapes
     Case("shapes.fp8-moe-intermediate", "error", "precision.mode", "qwen3-30b-a3b-fp8",
          fixed("model.config_overrides.moe_intermediate_size=1000")),
@@ -135,11 +141,11 @@ def test_bad_recipe(case: Case, tmp_path: Path) -> None:
 
 
 def test_every_new_rule_has_a_case() -> None:
-    modules = (checkpoint, companions, memory, sglang)
+    modules = (checkpoint, companions, memory, sglang, hf_args)
     rules = {fn for m in modules for fn in m.RULES} | {fp8_moe_intermediate}
     assert len(rules) == sum(len(m.RULES) for m in modules) + 1
     names = {c.rule.split(".", 1)[0] for c in CASES}
-    assert {"checkpoint", "companion", "memory", "sglang", "shapes", "hardware"} <= names
+    assert {"checkpoint", "companion", "memory", "sglang", "shapes", "hardware", "model"} <= names
     assert len({c.rule for c in CASES}) >= 25  # every rule id the new modules emit
 
 

@@ -31,4 +31,25 @@ def test_data_file_matches_the_live_parser_when_sglang_imports() -> None:
     parser = argparse.ArgumentParser()
     server.ServerArgs.add_cli_args(parser)
     live = {o: a.dest for a in parser._actions for o in a.option_strings if o.startswith("--")}
-    assert live == server_args()
+    patched = {o: d for o, d in server_args().items() if o not in live}
+    assert live.items() <= server_args().items()
+    assert set(patched.values()) <= set(PATCH_FIELDS)  # fields slime's image adds; absent from the pip wheel
+
+
+# Fields slime's docker/patch/latest/sglang-*.patch add to ServerArgs (THUDM/slime@624b824a:
+# sglang-deterministic.patch:1070, sglang-pull_weights.patch:179-, sglang-release_hicache.patch:447-).
+PATCH_FIELDS = ("enable_fp32_moe_router", "custom_pull_weights_pre_read_hook", "release_hicache")
+
+
+def test_the_list_holds_the_fields_slimes_sglang_patches_add() -> None:
+    assert {"--sglang-enable-fp32-moe-router", "--sglang-custom-pull-weights-pre-read-hook",
+            "--sglang-release-hicache"} <= slime_sglang_flags()
+    assert set(PATCH_FIELDS) <= set(server_args().values())
+
+
+def test_an_unknown_flag_is_reported_as_silently_dropped() -> None:
+    from recipe_runner.checks.sglang import passthrough_flags_exist
+
+    r = resolve("qwen3-4b-bf16", ["rollout.sglang.extra_args=[--sglang-no-such-flag]"])
+    (finding,) = passthrough_flags_exist(r.recipe, r.shape)
+    assert "silently drop" in finding.message and "reject" in finding.message

@@ -7,8 +7,10 @@ call it, so a value that became code leaves its trace in the log.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,8 +18,15 @@ from pathlib import Path
 HEAD_IP = "10.9.8.7"  # what `hostname --ip-address` answers on the Slurm head node
 PROBES = ("srun", "scontrol", "hostname", "python3")  # asked by the scripts, not steps of the plan
 LOG = 'printf "%s\\0" "$#" "${0##*/}" "$@" >> "$STUB_LOG"\n'
+# `ray start --block` runs like a raylet (sleeps) and counts itself; `ray status` answers in the autoscaler
+# summary layout with STUB_NODES nodes once a `ray start` ran (the other nodes of a shell plan join by hand)
+RAY = (LOG + 'if [ "$1" = start ]; then\n  echo x >> "$STUB_LOG.starts"\n'
+       '  case " $* " in *" --block "*) exec sleep 60 ;; esac\n'
+       'elif [ "$1" = status ]; then\n  [ -s "$STUB_LOG.starts" ] || exit 1\n'
+       '  echo "Active:"\n  for ((i = 0; i < STUB_NODES; i++)); do echo " 1 node_$i"; done\n'
+       '  printf "Total Usage:\\n 0.0/%s.0 GPU\\n" "$STUB_GPUS"\nfi\n')
 STUBS = {
-    "ray": LOG + 'if [ "$1" = status ]; then printf "  0.0/%s.0 GPU\\n" "$STUB_GPUS"; fi\n',
+    "ray": RAY,
     "scontrol": LOG + 'if [ "$1 $2" = "show hostnames" ]; then\n'
                       '  for ((i = 0; i < STUB_NODES; i++)); do echo "node$i"; done\nfi\n',
     "hostname": LOG + f'echo "{HEAD_IP} fe80::1"\n',
@@ -54,12 +63,19 @@ def run(script: str, root: Path, nodes: int = 1, gpus: int = 8, env: dict[str, s
     path = root / "script.sh"
     path.write_text(script)
     base = {"PATH": str(bin_dir), "STUB_LOG": str(log), "STUB_GPUS": str(nodes * gpus), "STUB_NODES": str(nodes),
-            "SLURM_JOB_NODELIST": f"node[0-{nodes - 1}]", "SLURM_SUBMIT_DIR": str(root),
+            "SLURM_JOB_NODELIST": f"node[0-{nodes - 1}]", "SLURM_SUBMIT_DIR": str(root), "SLURM_NNODES": str(nodes),
             "REAL_PYTHON": sys.executable, "HOME": str(root),
             "LC_ALL": "C.UTF-8"}
-    proc = subprocess.run(["/bin/bash", str(path)], env={**base, **(env or {})}, capture_output=True,
-                          timeout=60, cwd=root)
-    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
+    err = root / "stderr.txt"
+    with err.open("wb") as f:  # a file, not a pipe: the backgrounded `ray start --block`s would hold a pipe open
+        proc = subprocess.Popen(["/bin/bash", str(path)], env={**base, **(env or {})}, stdout=subprocess.DEVNULL,
+                                stderr=f, cwd=root, start_new_session=True)
+        try:
+            code = proc.wait(60)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+    assert code == 0, err.read_text(errors="replace")[-2000:]
     return parse(log.read_bytes())
 
 

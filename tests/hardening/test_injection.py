@@ -12,6 +12,7 @@ from recipe_runner.api import plan
 from recipe_runner.cli import main
 from recipe_runner.render import render
 from tests.hardening import stubs
+from tests.launch.kube import KUBE
 
 PWNED = "1\npwned\n"
 
@@ -32,8 +33,8 @@ def test_a_warning_quoting_launch_env_through_oc_env_stays_a_comment(tmp_path: P
 
 def test_a_newline_in_a_path_stays_inside_its_word_and_the_rayjob_stays_one_document(tmp_path: Path,
                                                                                     monkeypatch) -> None:
-    monkeypatch.setenv("RR_HF", "/models/x\n---\nkind: Pod\n$(pwned)")
-    p = plan("qwen3-30b-a3b-int4", ["checkpoints.hf=${oc.env:RR_HF}"])
+    monkeypatch.setenv("RR_HF", "/data/x\n---\nkind: Pod\n$(pwned)")
+    p = plan("qwen3-30b-a3b-int4", [*KUBE, "checkpoints.hf=${oc.env:RR_HF}"])
     docs = list(yaml.safe_load_all(render(p, "rayjob")))
     assert [d["kind"] for d in docs] == ["RayJob"]
     assert p.step("convert").argv[3] in docs[0]["metadata"]["annotations"]["recipe-runner/run-first"]

@@ -16,6 +16,7 @@ from recipe_runner.errors import UserError
 from recipe_runner.launch import forwarded_env
 from recipe_runner.render import FORMATS, render
 from tests.hardening import stubs
+from tests.launch.kube import KUBE
 
 SENTINEL = "sentinel-5ecret-4a7d0b1e"
 FORWARD = "+launch.forward_env=[WANDB_API_KEY]"
@@ -50,7 +51,8 @@ def test_tokenizers_parallelism_and_keys_outside_env_are_not_secrets(capsys) -> 
 
 
 def test_forwarded_by_name_in_every_rendering_and_bundle_never_by_value(tmp_path: Path) -> None:
-    p = plan("qwen3-30b-a3b-int4", ["cluster.nodes=2", "cluster.ray.head_ip=10.0.0.1", "wandb.project=p", FORWARD])
+    p = plan("qwen3-30b-a3b-int4", ["cluster.nodes=2", "cluster.ray.head_ip=10.0.0.1", "wandb.project=p", FORWARD,
+                                    *KUBE])
     texts = {fmt: render(p, fmt) for fmt in FORMATS}
     assert [fmt for fmt, text in texts.items() if SENTINEL in text] == []
     assert p.step("submit").forward_env == ["WANDB_API_KEY"]

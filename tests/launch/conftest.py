@@ -63,29 +63,35 @@ def write_recipes(root: Path, port: int | None = None, dashboard_port: int | Non
 
 
 def wait_for_job_api(address: str, proc: subprocess.Popen, timeout: float = 90) -> None:
+    """Until the Job API answers and lists the head as an alive node (the node registers a little later)."""
     from ray.job_submission import JobSubmissionClient
+    from ray.util.state import list_nodes
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, "the test's Ray head exited"
         try:
             JobSubmissionClient(address)
-            return
+            if list_nodes(address=address, filters=[("state", "=", "ALIVE")]):
+                return
         except Exception:  # noqa: BLE001 - not up yet
-            time.sleep(0.5)
+            pass
+        time.sleep(0.5)
     raise TimeoutError(address)
 
 
 @pytest.fixture(scope="module")
 def ray_address(tmp_path_factory: pytest.TempPathFactory):
-    """One CPU-only head per module, stopped by terminating the `ray start --block` we started."""
+    """One CPU-only head per module, stopped by terminating the `ray start --block` we started. Its job agent gets a
+    free port: Ray's default (52365) may be held by another Ray on this machine, and then no job can be submitted."""
     port, dash = free_port(), free_port()
     log = tmp_path_factory.mktemp("ray") / "head.log"
     with log.open("wb") as f:
         proc = subprocess.Popen(
             [str(Path(sys.executable).parent / "ray"), "start", "--head", "--port", str(port), "--num-gpus", "0",
              "--num-cpus", "2", "--object-store-memory", str(100 * 1024**2), "--dashboard-host", "127.0.0.1",
-             "--dashboard-port", str(dash), "--disable-usage-stats", "--block"],
+             "--dashboard-port", str(dash), "--dashboard-agent-listen-port", str(free_port()),
+             "--disable-usage-stats", "--block"],
             stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
     address = f"http://127.0.0.1:{dash}"
     try:

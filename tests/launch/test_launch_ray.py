@@ -7,6 +7,7 @@ from pathlib import Path
 from recipe_runner.api import plan
 from recipe_runner.cli import main
 from tests.launch.conftest import read_record, write_recipes
+from tests.launch.standin_slime import write_standin
 
 
 def test_job_receives_exactly_the_plans_train_args_and_env(tmp_path: Path, ray_address: str, capsys) -> None:
@@ -55,3 +56,16 @@ def test_a_forwarded_secret_reaches_the_job_and_no_file_or_output(tmp_path: Path
     out = capsys.readouterr()
     assert sentinel not in out.out + out.err
     assert [f.name for f in bundle.rglob("*") if f.is_file() and sentinel in f.read_text()] == []
+
+
+def test_preflight_runs_slimes_parser_on_the_target_and_stops_a_rejected_plan(tmp_path: Path, ray_address: str,
+                                                                              capsys) -> None:
+    """The pre-flight job imports slime from launch.working_dir, as train.py would (a stand-in slime here)."""
+    recipes = write_recipes(tmp_path)
+    write_standin(tmp_path)
+    code = main(["launch", "tiny-launch", "training.extra_args=[--bogus-flag]", "--recipes-dir", str(recipes),
+                 "--address", ray_address])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "pre-flight" in err and "no parser of slime consumes --bogus-flag" in err and "fix:" in err
+    assert not (tmp_path / "record.json").exists()

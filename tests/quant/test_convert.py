@@ -174,10 +174,15 @@ def test_int4_refuses_nothing_to_quantize_router_and_bad_groups(checkpoints: dic
     with pytest.raises(UserError) as e:
         convert_checkpoint(checkpoints["qwen3_moe"], tmp_path / "o", Int4Params(32, ("lm_head",)), progress=False)
     assert "router" in _error(e) and "mlp.gate.weight" in _error(e)
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    save_file({"model.layers.0.mlp.experts.0.down_proj.weight": torch.ones(64, 96, dtype=torch.bfloat16)},
+              str(odd / "model.safetensors"))
+    (odd / "config.json").write_text("{}")
     with pytest.raises(UserError) as e:
-        convert_checkpoint(checkpoints["qwen3_moe"], tmp_path / "o", Int4Params(96), progress=False)
-    assert "not a multiple of --group-size 96" in _error(e)
-    for bad in (0, 12, -8):
+        convert_checkpoint(odd, tmp_path / "o", Int4Params(64), progress=False)
+    assert "not a multiple of --group-size 64" in _error(e)
+    for bad in (0, 12, -8, 96, 256):
         with pytest.raises(UserError, match="invalid input"):
             Int4Params(bad)
     with pytest.raises(UserError):

@@ -18,6 +18,7 @@ from recipe_runner.bundle import write_bundle
 from recipe_runner.cli import main
 from recipe_runner.render import render
 from recipe_runner.tracking import RUN_CONFIG_DIR, RUN_CONFIG_FILE
+from tests.launch.kube import KUBE
 
 CONFIG_STUB = """#!/usr/bin/env bash
 # records where it ran, its argv and the run config it would have read
@@ -73,7 +74,7 @@ def test_no_secret_in_any_w_and_b_field(monkeypatch, capsys):
     launch.env they are refused before anything is planned (the secrets policy, secret_policy.refuse_secrets)."""
     monkeypatch.setenv("WANDB_API_KEY", SECRET)
     monkeypatch.setenv("HF_TOKEN", HF_SECRET)
-    p = plan("qwen3-4b-bf16", ["wandb.project=p", "+launch.env.RR_NOTE=plain"])
+    p = plan("qwen3-4b-bf16", ["wandb.project=p", "+launch.env.RR_NOTE=plain", *KUBE])
     fields = p.run_config + p.env["WANDB_TAGS"] + p.env["WANDB_JOB_TYPE"] + " ".join(p.train_args)
     for secret in (SECRET, HF_SECRET):
         assert secret not in fields
@@ -154,7 +155,7 @@ def test_sbatch_writes_it_in_the_submit_dir(tmp_path):
 
 
 def test_rayjob_entrypoint_writes_it_on_the_head_and_starts_there(tmp_path):
-    p = plan("qwen3-4b-bf16", ["wandb.project=p"])
+    p = plan("qwen3-4b-bf16", ["wandb.project=p", *KUBE])  # KUBE: what a RayJob needs (storage, image, pod size)
     doc = yaml.safe_load(render(p, "rayjob"))
     env = _stub_path(tmp_path, "python3")
     subprocess.run(["sh", "-c", doc["spec"]["entrypoint"]], check=True, env=env)  # as the submitter pastes it
