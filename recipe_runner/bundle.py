@@ -7,6 +7,7 @@ directory looks like later. manifest.json records where it came from (git commit
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shlex
@@ -14,52 +15,112 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-import yaml
-
 from recipe_runner import __version__, run_config
-from recipe_runner.compose import SHIPPED_RECIPES
-from recipe_runner.errors import UserError, user_error
+from recipe_runner.compose import SHIPPED_RECIPES, as_literal
+from recipe_runner.errors import RunError, UserError, user_error
 from recipe_runner.plan import Plan
-from recipe_runner.render import render
+from recipe_runner.render import render, yml
+from recipe_runner.render.sh import command as sh_command
+from recipe_runner.render.sh import comment
 from recipe_runner.resolve import Resolved
+from recipe_runner.secret_policy import redact
 
 RECIPE_FILE = "recipe.yaml"
 RECIPE_NAME = "recipe"  # the bundle dir holds <RECIPE_NAME>.yaml, so it works as a --recipes-dir
 CLUSTER_FILES = {"launch.sh": "shell", "rayjob.yaml": "rayjob", "sbatch.sh": "sbatch"}  # file -> render format
+# errors about the path the user gave (exit 2); any other OSError while writing is a failure while running
+USER_PATH_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST, errno.ENAMETOOLONG,
+                    errno.ELOOP, errno.EISDIR}
 
 
 def write_bundle(resolved: Resolved, plan: Plan, out: str | Path, recipes_dir: str | None,
                  command: list[str] | None = None) -> Path:
     """Write the bundle into a temp dir beside OUT, then rename it into place: never half a bundle."""
     out = Path(out).resolve()
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise user_error("--out", f"{out} exists and is not an empty directory",
-                         rule="a bundle is written whole, never over another run's files", hint="pick a new directory")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    return publish(out, lambda tmp: write_files(tmp, files(resolved, plan, out, recipes_dir, command or sys.argv)))
+
+
+def publish(out: Path, fill: Callable[[Path], None]) -> Path:
+    """Fill a temp dir beside `out`, then rename(2) it onto `out`, which must be missing or empty.
+
+    The rename is atomic: of two commands writing the same `out` at once, one wins and the other gets
+    exit 2; an interrupted or failed write leaves no temp dir and no partial `out`.
+    """
+    refuse_taken(out)
     try:
-        for name, text in files(resolved, plan, out, recipes_dir, command or sys.argv).items():
-            path = tmp / name
-            path.parent.mkdir(exist_ok=True)
-            path.write_text(text)
-            if name.endswith(".sh"):
-                path.chmod(0o755)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    except OSError as e:
+        raise path_error(out, e) from None
+    try:
+        fill(tmp)
         tmp.chmod(0o755)
-        os.replace(tmp, out)  # rename(2) onto a missing or empty directory is atomic
+        os.replace(tmp, out)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if e.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+            raise taken(out) from None
+        raise path_error(out, e) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
 
 
+def refuse_taken(out: Path) -> None:
+    try:
+        busy = out.exists() and (not out.is_dir() or any(out.iterdir()))
+    except OSError as e:
+        raise path_error(out, e) from None
+    if busy:
+        raise taken(out)
+
+
+def taken(out: Path) -> UserError:
+    return user_error("--out", f"{out} exists and is not an empty directory (or another command just wrote it)",
+                      rule="a bundle is written whole, never over another run's files", hint="pick a new directory")
+
+
+def path_error(out: Path, e: OSError) -> UserError | RunError:
+    """An unwritable, read-only or impossible --out is the user's to fix (exit 2); a full disk is not (exit 1)."""
+    if e.errno in USER_PATH_ERRNOS:
+        return user_error("--out", f"cannot write {out}: {e.strerror}",
+                          rule="--out must be a new or empty directory in a writable place",
+                          hint="pick a directory you can write (its missing parents are created)")
+    return RunError(f"writing the bundle {out} failed: {e.strerror or e}; nothing was left behind")
+
+
+def inside(root: Path, name: str) -> Path:
+    """root/name, refusing any name that would leave root (`..`, `/`, an absolute path)."""
+    path = root / name
+    if name in ("", ".", "..") or "/" in name or "\\" in name or path.resolve().parent != root.resolve():
+        raise user_error("--out", f"{name!r} is not a plain directory name", rule="bundles stay inside --out",
+                         hint="run and recipe names are slugs: letters, digits, '.', '_', '-'")
+    return path
+
+
+def write_files(root: Path, texts: dict[str, str]) -> None:
+    """Each text at its relative path under root (`dir/file` makes `dir`), every component a plain name."""
+    for name, text in texts.items():
+        path = root
+        for part in name.split("/"):
+            path = inside(path, part)
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+        if name.endswith(".sh"):
+            path.chmod(0o755)
+
+
 def files(resolved: Resolved, plan: Plan, out: Path, recipes_dir: str | None, command: list[str]) -> dict[str, str]:
     rendered, not_rendered = cluster_files(plan)
     meta = {**manifest(resolved, plan, out, recipes_dir, command), "not_rendered": not_rendered}
     run_config_file = {run_config.BUNDLE_PATH: plan.run_config} if plan.run_config else {}
-    return {**run_config_file,
+    return {
+        **run_config_file,
         RECIPE_FILE: recipe_yaml(resolved),
         "plan.json": render(plan, "json"),
         "convert.sh": convert_sh(plan),
@@ -80,17 +141,18 @@ def cluster_files(plan: Plan) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def recipe_yaml(resolved: Resolved) -> str:
-    head = (f"# The resolved recipe {resolved.recipe.name} (overrides: {shlex.join(resolved.overrides) or 'none'}).\n"
-            f"# Re-run: recipe-runner plan {RECIPE_NAME} --recipes-dir THIS_DIR\n")
-    return head + yaml.safe_dump(resolved.recipe.model_dump(mode="json"), sort_keys=False)
+    return yml.dump(as_literal(resolved.recipe.model_dump(mode="json")), [
+        f"The resolved recipe {resolved.recipe.name} (overrides: {shlex.join(resolved.overrides) or 'none'}).",
+        f"Re-run: recipe-runner plan {RECIPE_NAME} --recipes-dir THIS_DIR"])
 
 
 def convert_sh(plan: Plan) -> str:
     step = plan.step("convert")
-    body = (shlex.join(step.argv) if step else f"echo 'mode {plan.mode} needs no conversion'")
-    return ("#!/usr/bin/env bash\n"
-            f"# The conversion of recipe {plan.recipe}; skipped by the converter when DST already holds it.\n"
-            f"set -euo pipefail\n{body}\n")
+    body = sh_command(step.argv) if step else sh_command(["echo", f"mode {plan.mode} needs no conversion"])
+    return "\n".join(["#!/usr/bin/env bash",
+                      comment(f"The conversion of recipe {plan.recipe}; skipped by the converter when DST already "
+                              "holds it."),
+                      "set -euo pipefail", body]) + "\n"
 
 
 def manifest(resolved: Resolved, plan: Plan, out: Path, recipes_dir: str | None, command: list[str]) -> dict:
@@ -102,7 +164,7 @@ def manifest(resolved: Resolved, plan: Plan, out: Path, recipes_dir: str | None,
         "recipe_runner_version": __version__,
         "recipes_dir": recipes_dir,
         "git": git_state(Path(recipes_dir) if recipes_dir else SHIPPED_RECIPES),
-        "command": command,
+        "command": redact(command),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "rerun": ["recipe-runner", "launch", RECIPE_NAME, "--recipes-dir", str(out)],
     }

@@ -257,9 +257,9 @@ def _quant_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = _quant_parser() if argv[:1] and argv[0] in QUANT_COMMANDS else build_parser()
-    args = parser.parse_args(argv)
-    try:
+    try:  # Ctrl-C while the commands' modules load is an interrupt too, not a traceback
+        parser = _quant_parser() if argv[:1] and argv[0] in QUANT_COMMANDS else build_parser()
+        args = parser.parse_args(argv)
         return args.func(args)
     except UserError as e:
         print(e.render(), file=sys.stderr)
@@ -270,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModuleNotFoundError as e:  # an optional extra is not installed: name it
         from recipe_runner.extras import missing_extra
 
-        err = missing_extra(e, args.command)
+        err = missing_extra(e, next((a for a in argv if not a.startswith("-")), ""))
         if err is None:
             raise
         print(err.render(), file=sys.stderr)

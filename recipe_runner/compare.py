@@ -15,6 +15,7 @@ import difflib
 import io
 import json
 import math
+import os
 import struct
 import sys
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from recipe_runner.errors import RunError, user_error
+from recipe_runner.printable import one_line
 from recipe_runner.tracking import CONFIG_KEY
 
 REWARD = "rollout/raw_reward"
@@ -370,7 +372,7 @@ def render(t: Table, fmt: str) -> str:
         w.writerow(t.columns)
         w.writerows([["" if v is None else v for v in row] for row in t.rows])
         return buf.getvalue()
-    cells = [t.columns] + [[_cell(v) for v in row] for row in t.rows]
+    cells = [[one_line(c) for c in row] for row in [t.columns] + [[_cell(v) for v in row] for row in t.rows]]
     if fmt == "markdown":
         lines = ["| " + " | ".join(row) + " |" for row in cells]
         return "\n".join([lines[0], "|" + "---|" * len(t.columns), *lines[1:]]) + "\n"
@@ -446,6 +448,7 @@ def plot(runs: list[Run], out: Path, extra: tuple[str, ...] = (), size: tuple[fl
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    check_plot_path(out)
     metrics = plot_metrics(runs, extra)
     if not metrics:
         raise user_error("--plot", "the runs logged none of the metrics to plot",
@@ -464,9 +467,32 @@ def plot(runs: list[Run], out: Path, extra: tuple[str, ...] = (), size: tuple[fl
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out, dpi=dpi)
-    plt.close(fig)
+    try:
+        fig.savefig(out, dpi=dpi)
+    except OSError as e:
+        raise RunError(f"writing the plot {out} failed: {e.strerror or e}") from None
+    finally:
+        plt.close(fig)
     return out
+
+
+def check_plot_path(out: Path) -> None:
+    """--plot names a file matplotlib can write, in a directory that exists and is writable."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    formats = sorted(FigureCanvasAgg(Figure()).get_supported_filetypes())
+    ext = out.suffix.lstrip(".").lower()
+    if ext not in formats:
+        raise user_error("--plot", f"{str(out)!r} has {'no' if not ext else 'an unknown'} image extension",
+                         rule=f"the extension picks the format: {', '.join(formats)}", hint="e.g. --plot compare.png",
+                         title="invalid --plot")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir() or not os.access(parent, os.W_OK) or out.is_dir():
+        raise user_error("--plot", f"cannot write {out}: "
+                         + ("it is a directory" if out.is_dir() else f"{parent} is not a writable directory"),
+                         rule="the plot is written to a file in an existing, writable directory",
+                         hint="create the directory first, or pick another path", title="invalid --plot")
 
 
 def labels(runs: list[Run]) -> list[str]:

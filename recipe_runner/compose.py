@@ -8,24 +8,33 @@ UserErrors that name the key and suggest the nearest known one.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from recipe_runner import limits
 from recipe_runner.errors import Problem, UserError, user_error
 from recipe_runner.resources import shipped
 
 SHIPPED_RECIPES = shipped("recipes")
 GROUPS = ("model", "precision", "cluster", "algorithm", "data")
+ENTRY_PREFIX = "_recipe_runner_entry_"
+RECIPE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 
 
 @dataclass(frozen=True)
 class RecipeSource:
-    """Where a recipe was found: the directory holding `<name>.yaml`, and the other search dirs."""
+    """A recipe to compose: its file, and the directories Hydra searches, the user's first.
+
+    `primary_dir` is the first of the search order (not necessarily the recipe's own directory), so a
+    --recipes-dir file shadows a shipped one of the same name, group options included, for every recipe.
+    """
 
     name: str
     primary_dir: Path
     search_dirs: tuple[Path, ...]
+    file: Path
 
 
 def recipe_dirs(extra_dir: str | Path | None = None) -> tuple[Path, ...]:
@@ -36,6 +45,9 @@ def recipe_dirs(extra_dir: str | Path | None = None) -> tuple[Path, ...]:
         if not extra.is_dir():
             what = "is not a directory" if extra.exists() else "does not exist"
             raise user_error("--recipes-dir", f"{extra_dir!r} {what}", hint="pass an existing directory")
+        if not os.access(extra, os.R_OK | os.X_OK):
+            raise user_error("--recipes-dir", f"{extra_dir!r} cannot be read (permission denied)",
+                             rule="recipes are read from the directory", hint="fix its permissions (chmod u+rx)")
         dirs.append(extra)
     dirs.append(SHIPPED_RECIPES)
     return tuple(dirs)
@@ -46,7 +58,8 @@ def list_recipes(extra_dir: str | Path | None = None) -> list[tuple[str, Path]]:
     seen: dict[str, Path] = {}
     for d in recipe_dirs(extra_dir):
         for f in sorted(d.glob("*.yaml")):
-            seen.setdefault(f.stem, f)
+            if f.is_file():
+                seen.setdefault(f.stem, f)
     return sorted(seen.items())
 
 
@@ -56,10 +69,18 @@ def group_options(group: str, extra_dir: str | Path | None = None) -> list[str]:
 
 
 def find_recipe(name: str, extra_dir: str | Path | None = None) -> RecipeSource:
+    if not RECIPE_NAME.match(name):
+        raise user_error("recipe", f"{name!r} is not a recipe name", rule="a recipe is a <name>.yaml in a recipes "
+                         "directory; names are letters, digits, '.', '_', '-'",
+                         hint="run `recipe-runner list` to see the recipes", title="unknown recipe")
     dirs = recipe_dirs(extra_dir)
+    if len(dirs) > 1:
+        limits.check_tree(dirs[0])
     for d in dirs:
-        if (d / f"{name}.yaml").is_file():
-            return RecipeSource(name, d, tuple(x for x in dirs if x != d))
+        path = d / f"{name}.yaml"
+        if os.path.lexists(path):
+            limits.check_file(path)
+            return RecipeSource(name, dirs[0], dirs[1:], path)
     known = [n for n, _ in list_recipes(extra_dir)]
     raise user_error(
         "recipe", f"unknown recipe {name!r}", rule="a recipe is a <name>.yaml in a recipes directory",
@@ -83,6 +104,7 @@ def compose(name: str, overrides: list[str] | tuple[str, ...] = (), extra_dir: s
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    limits.check_resolved_size(OmegaConf.to_container(cfg, resolve=False), str(source.file))
     try:
         composed = OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as e:
@@ -110,6 +132,7 @@ def _compose_cfg(source: RecipeSource, overrides: list[str]):
     from omegaconf.errors import OmegaConfBaseException
 
     overrides = list(overrides)
+    _check_overrides(overrides, _extra_of(source))
     while True:
         try:
             return _hydra_compose(source, overrides)
@@ -118,8 +141,31 @@ def _compose_cfg(source: RecipeSource, overrides: list[str]):
             if retry is None:
                 raise _explain_compose_error(e, source, overrides) from None
             overrides = retry
+        except RecursionError:
+            raise user_error(str(source.file), "its defaults list includes itself (a cycle of recipes)",
+                             rule="a recipe's defaults may include other recipes, never itself through a chain",
+                             hint="remove the entry that leads back to this recipe", title="invalid recipe") from None
+        except OSError as e:
+            raise user_error(e.filename or str(source.file), f"cannot read: {e.strerror}",
+                             rule="recipe files must be readable", hint="fix its permissions",
+                             title="invalid recipe") from None
         except Exception as e:  # yaml.YAMLError and friends from a malformed file
             raise _malformed(e, source) from None
+
+
+def _check_overrides(overrides: list[str], extra_dir: Path | None) -> None:
+    """What Hydra would accept silently or report obscurely: hydra.* keys and a group set to nothing."""
+    for o in overrides:
+        key, _, value = o.partition("=")
+        bare = key.lstrip("+~")
+        if bare == "hydra" or bare.startswith("hydra."):
+            raise user_error(o, "sets Hydra's own configuration, which recipe-runner does not use",
+                             rule="overrides set recipe fields (cluster.nodes=2) and group options (precision=bf16)",
+                             hint="drop it; see `recipe-runner show RECIPE` for the fields", title="invalid override")
+        if bare in GROUPS and "=" in o and not key.startswith("~") and value.strip() in ("", "null", "None"):
+            options = group_options(bare, extra_dir)
+            raise user_error(bare, f"{o!r} selects no {bare} option", rule=f"{bare} is one of: {', '.join(options)}",
+                             hint=f"pick one, e.g. {bare}={options[0]}", title="invalid override")
 
 
 def _plain_key(override: str) -> str | None:
@@ -171,13 +217,33 @@ def _walk_fields(model, prefix: str):
 
 
 def _hydra_compose(source: RecipeSource, overrides: list[str]):
-    """Hydra's compose over the recipe's directory plus the other recipe directories (raises Hydra's errors)."""
+    """Hydra's compose over the recipe directories, the user's first (raises Hydra's errors)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    search = [f"hydra.searchpath=[{','.join('file://' + str(d) for d in source.search_dirs)}]"]
     with initialize_config_dir(config_dir=str(source.primary_dir), version_base=None):
-        return hydra_compose(source.name, overrides=search + overrides)
+        return hydra_compose(entry_config(source), overrides=search_override(source) + overrides)
+
+
+def search_override(source: RecipeSource) -> list[str]:
+    return [f"hydra.searchpath=[{','.join('file://' + str(d) for d in source.search_dirs)}]"]
+
+
+def entry_config(source: RecipeSource) -> str:
+    """The config name Hydra composes: the recipe's own, or for a recipe outside the first directory (a shipped
+    recipe with --recipes-dir) an in-memory config whose defaults list is the recipe.
+
+    Hydra looks a primary config up before it applies hydra.searchpath (hydra-core 1.3
+    hydra/_internal/config_loader_impl.py `_process_config_searchpath`), so the recipe cannot come from the
+    search path itself; everything its defaults list names then follows the search order, the user's first.
+    """
+    if source.file.parent == source.primary_dir:
+        return source.name
+    from hydra.core.config_store import ConfigStore
+
+    name = ENTRY_PREFIX + source.name
+    ConfigStore.instance().store(name=name, node={"defaults": [source.name, "_self_"]})
+    return name
 
 
 def _explain_compose_error(e: Exception, source: RecipeSource, overrides: list[str]) -> UserError:
@@ -192,9 +258,9 @@ def _explain_compose_error(e: Exception, source: RecipeSource, overrides: list[s
             group, f"unknown {group} option {option!r}", rule=f"{group} is one of: {', '.join(options)}",
             hint=_did_you_mean(option, options) or f"pick one of {', '.join(options)}", title="invalid override",
         )
-    bad = re.search(r"Could not (?:override|append to|delete(?: from config)?) '([^']+)'", text) or re.search(
-        r"Key '([^']+)' is not in struct", text
-    )
+    bad = (re.search(r"Could not (?:override|append to|delete(?: from config)?) '([^']+)'", text)
+           or re.search(r"Could not delete from config\. '([^']+)'", text)
+           or re.search(r"Key '([^']+)' is not in struct", text))
     if bad or "not in struct" in text or "Could not delete" in text:
         key = bad.group(1) if bad else _key_of(e) or "?"
         known = sorted(set(known_keys(source)) | set(schema_paths()))
@@ -220,7 +286,7 @@ def _explain_compose_error(e: Exception, source: RecipeSource, overrides: list[s
 
 def _malformed(e: Exception, source: RecipeSource) -> UserError:
     mark = getattr(e, "problem_mark", None)
-    where = f"{mark.name}:{mark.line + 1}" if mark is not None else str(source.primary_dir / f"{source.name}.yaml")
+    where = f"{mark.name}:{mark.line + 1}" if mark is not None else str(source.file)
     return user_error(where, f"malformed YAML: {_first_line(e)}", rule="recipes are YAML mappings",
                       hint="fix the syntax at that line (indentation, a missing ':' or quote)", title="invalid recipe")
 
@@ -244,8 +310,7 @@ def flatten_keys(tree: object, prefix: str = "") -> list[str]:
 
 
 def _extra_of(source: RecipeSource) -> Path | None:
-    dirs = (source.primary_dir, *source.search_dirs)
-    return next((d for d in dirs if d != SHIPPED_RECIPES), None)
+    return source.primary_dir if source.primary_dir != SHIPPED_RECIPES else None
 
 
 def _did_you_mean(word: str, candidates: list[str]) -> str:
@@ -264,3 +329,15 @@ def _key_of(e: Exception) -> str | None:
 
 def _first_line(e: Exception) -> str:
     return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+def as_literal(tree: object) -> object:
+    """`tree` with every string escaped so composing it again yields the same string, `${` included:
+    OmegaConf reads `\\${` as a literal `${`, and doubles of backslashes before it as backslashes."""
+    if isinstance(tree, dict):
+        return {k: as_literal(v) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [as_literal(v) for v in tree]
+    if isinstance(tree, str):
+        return re.sub(r"(\\*)\$\{", lambda m: m.group(1) * 2 + "\\${", tree)
+    return tree

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from recipe_runner.printable import one_line
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -35,7 +37,8 @@ class UserError(Exception):
 
     def render(self) -> str:
         body = "\n".join(p.render() for p in self.problems)
-        return f"error: {self.title}" + (f"\n{body}" if body else "")
+        text = f"error: {self.title}" + (f"\n{body}" if body else "")
+        return "\n".join(map(one_line, text.split("\n")))  # a value's control characters are shown, not acted on
 
 
 def user_error(where: str, message: str, rule: str = "", hint: str = "", title: str = "") -> UserError:

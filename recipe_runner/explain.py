@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from recipe_runner.compose import _did_you_mean, find_recipe, flatten_keys
+from recipe_runner.compose import _did_you_mean, entry_config, find_recipe, flatten_keys, search_override
 from recipe_runner.errors import user_error
 from recipe_runner.resolve import resolve
 
@@ -67,11 +67,10 @@ def _sources(name: str, overrides: list[str], recipes_dir: str | None) -> list[t
 
     source = find_recipe(name, recipes_dir)
     dirs = (source.primary_dir, *source.search_dirs)
-    search = [f"hydra.searchpath=[{','.join('file://' + str(d) for d in source.search_dirs)}]"]
     groups = [o for o in overrides if "=" in o and "." not in o.split("=", 1)[0].lstrip("+~")]
     with initialize_config_dir(config_dir=str(source.primary_dir), version_base=None):
         defaults = GlobalHydra.instance().config_loader().compute_defaults_list(
-            name, search + groups, run_mode=RunMode.RUN).defaults
+            entry_config(source), search_override(source) + groups, run_mode=RunMode.RUN).defaults
     out = []
     for d in defaults:
         if d.config_path is None or d.config_path.startswith("hydra/") or d.package == "hydra":

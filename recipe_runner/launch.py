@@ -70,6 +70,7 @@ def launch(resolved: Resolved, plan: Plan, opts: Options) -> int:
     if opts.dry_run:
         sys.stdout.write(dry_run(resolved, plan, target, sid, opts))
         return 0
+    forwarded_env(plan)  # a forwarded variable that is not set: exit 2 before anything starts
     convert_if_needed(plan)
     head = LocalHead.start(plan.step("ray-head"), target.address) if target.embedded else None
     keep_head = False
@@ -294,6 +295,7 @@ def submit(client: JobSubmissionClient, plan: Plan, sid: str) -> str:
         status = job_status(client, candidate)
         if status is None:
             with run_config.runtime_env(plan) as runtime_env:  # Ray uploads the run config's working_dir
+                runtime_env = {**runtime_env, "env_vars": {**runtime_env["env_vars"], **forwarded_env(plan)}}
                 submit_job(client, entrypoint=job_entrypoint(plan), runtime_env=runtime_env, submission_id=candidate)
             print(f"submit: job {candidate} -> {client.get_address()}")
             return candidate
@@ -301,6 +303,19 @@ def submit(client: JobSubmissionClient, plan: Plan, sid: str) -> str:
             print(f"submit: job {candidate} of this plan is already {status}; following it")
             return candidate
     raise RunError(f"too many earlier jobs named {sid}-rN; delete some with `ray job delete`")
+
+
+def forwarded_env(plan: Plan, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The launch.forward_env variables' values from this environment, added to the job's env at submit time."""
+    environ = dict(os.environ) if environ is None else environ
+    names = _submit(plan).forward_env
+    missing = [n for n in names if not environ.get(n)]
+    if missing:
+        raise user_error("launch.forward_env", f"{', '.join(missing)} not set in this environment",
+                         rule="forwarded variables are read from the environment of the launching command",
+                         hint=f"export {missing[0]}=... before launching, or drop it from launch.forward_env",
+                         title="forwarded variable not set")
+    return {n: environ[n] for n in names}
 
 
 def submit_job(client: JobSubmissionClient, **job: Any) -> None:
@@ -417,6 +432,9 @@ def dry_run(resolved: Resolved, plan: Plan, target: Target, sid: str, opts: Opti
     out.append(f"       runtime_env: {json.dumps({'env_vars': plan.env})}")
     if plan.run_config:
         out.append(f"       working_dir: a temp dir holding {RUN_CONFIG_FILE} (the W&B run config), uploaded by Ray")
+    forwarded = _submit(plan).forward_env
+    if forwarded:
+        out.append(f"       forwarded from this environment at submit time: {', '.join(forwarded)}")
     item("follow", "stream the job's logs; exit code 0 if it SUCCEEDED, 1 otherwise; Ctrl-C: stop or detach")
     return "\n".join(out) + "\n"
 

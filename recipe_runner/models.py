@@ -9,11 +9,13 @@ HF -> Megatron table of the reference (slime-low-precision.md §2.3). slime's st
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from recipe_runner.errors import user_error
+from recipe_runner.errors import Problem, UserError, user_error
+from recipe_runner.limits import MAX_CONFIG_BYTES
 from recipe_runner.resources import shipped
 
 BUNDLED_CONFIGS = shipped("data") / "model-configs"
@@ -73,12 +75,26 @@ def load_config(ref: str, overrides: dict | None = None) -> dict:
         raise user_error("model.config", f"{ref!r} is neither a bundled config nor a config.json path",
                          rule=f"bundled: {', '.join(names)}; or a path to config.json / its directory",
                          hint="fix model.config=...", title="invalid model")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise user_error(str(path), f"is {path.stat().st_size} bytes, over the {MAX_CONFIG_BYTES}-byte limit",
+                         rule="a Hugging Face config.json is a few KiB of architecture fields",
+                         hint="point model.config at the model's config.json", title="invalid model")
     try:
         cfg = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, ValueError) as e:  # ValueError: not JSON, or not UTF-8 (a binary file)
         raise user_error(str(path), f"cannot read config.json: {e}", hint="point model.config at a valid "
                          "Hugging Face config.json", title="invalid model") from None
+    for what, value in (("", cfg), (": text_config", cfg.get("text_config") if isinstance(cfg, dict) else None)):
+        if value is not None and not isinstance(value, dict):
+            raise user_error(f"{path}{what}", f"is a JSON {_json_type(value)}, not an object", rule="a Hugging "
+                             "Face config.json is one JSON object of architecture fields", hint="point model.config "
+                             "at the model's config.json", title="invalid model")
     return {**text_model_config(cfg), **(overrides or {})}
+
+
+def _json_type(value: object) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number")
 
 
 def text_model_config(cfg: dict) -> dict:
@@ -90,11 +106,90 @@ def text_model_config(cfg: dict) -> dict:
     return {**top, **cfg["text_config"]}
 
 
+# config.json fields the model args are derived from: (key, required, kind, minimum). A wrong type or a
+# non-positive dimension is an error here, not a traceback or a flag Megatron rejects minutes into a job.
+CONFIG_FIELDS: tuple[tuple[str, bool, type | tuple[type, ...], float | None], ...] = (
+    ("num_hidden_layers", True, int, 1),
+    ("hidden_size", True, int, 1),
+    ("num_attention_heads", True, int, 1),
+    ("vocab_size", True, int, 1),
+    ("intermediate_size", False, int, 1),
+    ("rms_norm_eps", False, (int, float), 0),
+    ("num_key_value_heads", False, int, 1),
+    ("head_dim", False, int, 1),
+    ("num_experts", False, int, 0),
+    ("n_routed_experts", False, int, 0),
+    ("num_local_experts", False, int, 0),
+    ("moe_intermediate_size", False, int, 0),
+    ("num_experts_per_tok", False, int, 0),
+    ("n_shared_experts", False, int, 0),
+    ("shared_expert_intermediate_size", False, int, 0),
+    ("first_k_dense_replace", False, int, 0),
+    ("decoder_sparse_step", False, int, 0),
+    ("q_lora_rank", False, int, 1),
+    ("kv_lora_rank", False, int, 1),
+    ("qk_nope_head_dim", False, int, 0),
+    ("qk_rope_head_dim", False, int, 0),
+    ("v_head_dim", False, int, 0),
+    ("rope_theta", False, (int, float), 0),
+    ("routed_scaling_factor", False, (int, float), 0),
+    ("topk_group", False, int, 1),
+    ("n_group", False, int, 1),
+    ("tie_word_embeddings", False, bool, None),
+    ("attention_bias", False, bool, None),
+    ("hidden_act", False, str, None),
+    ("scoring_func", False, str, None),
+    ("topk_method", False, str, None),
+    ("rope_scaling", False, dict, None),
+    ("mlp_only_layers", False, list, None),
+)
+
+
+def check_config(cfg: dict) -> None:
+    """Every field of CONFIG_FIELDS with its type and bound (an optional field may be absent or null)."""
+    problems = []
+    for key, required, kind, minimum in CONFIG_FIELDS:
+        value = cfg.get(key)
+        if value is None and not required:
+            continue
+        if not _fits(value, kind, minimum):
+            problems.append(Problem(f"model.config: {key}", _shown(cfg, key),
+                                    rule=f"{key} must be {_want(kind, minimum)}",
+                                    hint=f"fix config.json, or set model.config_overrides.{key}"))
+    if problems:
+        raise UserError("the model config.json is not valid", problems)
+
+
+def _shown(cfg: dict, key: str) -> str:
+    return "is missing" if key not in cfg else "is null" if cfg[key] is None else f"is {cfg[key]!r}"
+
+
+def _fits(value: object, kind: type | tuple[type, ...], minimum: float | None) -> bool:
+    if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+        return False
+    if kind is int:
+        return minimum is None or value >= minimum
+    if kind == (int, float):  # a positive finite number (eps, rope base, scaling factor)
+        return math.isfinite(value) and value > minimum
+    if kind is list:
+        return all(isinstance(i, int) and not isinstance(i, bool) for i in value)
+    return True
+
+
+def _want(kind: type | tuple[type, ...], minimum: float | None) -> str:
+    if kind is int:
+        return f"an integer >= {minimum}"
+    if kind == (int, float):
+        return "a number > 0"
+    return {str: "a string", bool: "true or false", dict: "an object", list: "a list of integers"}[kind]
+
+
 def shape_of(cfg: dict) -> ModelShape:
     mt = cfg.get("model_type", "")
-    if mt not in FAMILIES:
+    if not isinstance(mt, str) or mt not in FAMILIES:
         raise user_error("model.config", f"model_type {mt!r} is not supported",
                          rule=f"supported model types: {', '.join(FAMILIES)}", title="invalid model")
+    check_config(cfg)
     try:
         heads = cfg["num_attention_heads"]
         layers = cfg["num_hidden_layers"]
@@ -109,7 +204,7 @@ def shape_of(cfg: dict) -> ModelShape:
             layers=layers,
             hidden=cfg["hidden_size"],
             heads=heads,
-            kv_heads=cfg.get("num_key_value_heads", heads),
+            kv_heads=cfg.get("num_key_value_heads") or heads,
             head_dim=head_dim,
             ffn=cfg.get("intermediate_size") or cfg["moe_intermediate_size"],
             vocab=cfg["vocab_size"],
@@ -294,6 +389,12 @@ def layer_pattern(flags: tuple[bool, ...] | list[bool]) -> str:
         else:
             runs.append([bit, 1])
     return "+".join(f"[{bit}]*{count}" for bit, count in runs)
+
+
+def bare_flags(shape: ModelShape) -> frozenset[str]:
+    """The value-less flags `model_args` emits for this shape (the table knows which they are)."""
+    return frozenset(flag for flag, families, derive in MODEL_ARG_TABLE
+                     if shape.family in families and derive(shape) is True)
 
 
 def model_args(shape: ModelShape, extra_args: list[str] | tuple[str, ...] = ()) -> list[str]:

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 from recipe_runner import tracking
 from recipe_runner.checks import Finding
-from recipe_runner.models import model_args
+from recipe_runner.models import bare_flags, model_args
 from recipe_runner.precision import conversion_args, converted_dir_name, job_env, mode
 from recipe_runner.resolve import Resolved
 from recipe_runner.spec import Recipe
@@ -25,6 +25,7 @@ class Step:
     env: dict[str, str] = field(default_factory=dict)
     description: str = ""
     where: str = "head"  # head node, or "each worker node"
+    forward_env: list[str] = field(default_factory=list)  # env vars passed from the caller at run time, by name
 
 
 @dataclass(frozen=True)
@@ -177,9 +178,9 @@ def train_arg_groups(resolved: Resolved) -> dict[str, list[str]]:
         "perf": perf,
         "eval": _eval_args(r),
         "sglang": _sglang_args(r),
-        "misc": _misc_args(r),
+        "misc": _misc_args(r, bare_flags(resolved.shape)),
     }
-    return _dedupe_bare_flags(groups)
+    return groups
 
 
 def _wandb_args(r: Recipe) -> list[str]:
@@ -209,30 +210,16 @@ def _sglang_args(r: Recipe) -> list[str]:
     return args + list(sg.extra_args)
 
 
-def _misc_args(r: Recipe) -> list[str]:
+def _misc_args(r: Recipe, model_flags: frozenset[str]) -> list[str]:
+    """slime's MISC group; a bare flag the model group already emits (MLA's softmax flag) is not repeated."""
     t = r.training
-    args = ["--attention-dropout", "0.0", "--hidden-dropout", "0.0", "--accumulate-allreduce-grads-in-fp32",
-            "--attention-softmax-in-fp32"]
+    args = ["--attention-dropout", "0.0", "--hidden-dropout", "0.0"]
+    args += [f for f in ("--accumulate-allreduce-grads-in-fp32", "--attention-softmax-in-fp32")
+             if f not in model_flags]
     args += _opt("--attention-backend", t.attention_backend)
     args += _flag("--no-check-for-nan-in-loss-and-grad", not t.check_for_nan_in_loss_and_grad)
     args += _opt("--update-weight-buffer-size", t.update_weight_buffer_size)
     return args + tracking.without_custom_config(r, t.extra_args)  # W&B on: merged into the run config
-
-
-def _dedupe_bare_flags(groups: dict[str, list[str]]) -> dict[str, list[str]]:
-    """Drop a repeated bare flag (e.g. --attention-softmax-in-fp32 in MLA model args and in misc)."""
-    seen: set[str] = set()
-    out: dict[str, list[str]] = {}
-    for name, args in groups.items():
-        kept = []
-        for i, a in enumerate(args):
-            bare = a.startswith("--") and (i + 1 == len(args) or args[i + 1].startswith("--"))
-            if bare and a in seen:
-                continue
-            seen.add(a)
-            kept.append(a)
-        out[name] = kept
-    return out
 
 
 def _convert_steps(r: Recipe) -> list[Step]:
@@ -272,7 +259,8 @@ def _submit_step(r: Recipe, env: dict[str, str], train_args: list[str], run_conf
     argv = ["ray", "job", "submit", "--address", dashboard_address(r), "--runtime-env-json", runtime_env]
     argv += ["--working-dir", tracking.RUN_CONFIG_DIR] if run_config else []
     argv += ["--", "python3", script, *train_args]
-    return Step("submit", argv, description="submit slime's train.py as a Ray job and follow its logs")
+    return Step("submit", argv, description="submit slime's train.py as a Ray job and follow its logs",
+                forward_env=list(r.launch.forward_env))
 
 
 def _opt(flag: str, value: object) -> list[str]:

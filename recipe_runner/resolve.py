@@ -13,7 +13,16 @@ from pydantic import BaseModel, ValidationError
 from recipe_runner.compose import compose
 from recipe_runner.errors import Problem, UserError
 from recipe_runner.models import ModelShape, load_config, shape_of
-from recipe_runner.spec import Recipe
+from recipe_runner.secret_policy import refuse_secrets
+from recipe_runner.spec import ENV_NAME, NOT_A_FLAG, SLUG, Recipe
+
+PATTERN_RULES = {
+    SLUG: "a name: letters, digits, '.', '_', '-', starting with a letter or digit, at most 100 characters "
+          "(it names files, jobs and W&B runs)",
+    ENV_NAME: "an environment variable name: letters, digits and '_', not starting with a digit",
+    NOT_A_FLAG: "a path, not empty and not starting with '-' (it is an argument of the convert step); "
+                "write ./-name for such a directory",
+}
 
 
 @dataclass(frozen=True)
@@ -29,6 +38,7 @@ class Resolved:
 
 def resolve(name: str, overrides: list[str] | tuple[str, ...] = (), recipes_dir: str | Path | None = None) -> Resolved:
     data = compose(name, overrides, recipes_dir)
+    refuse_secrets(data)  # before validation, whose messages quote values
     recipe = validate_dict(data)
     shape = shape_of(load_config(recipe.model.config, recipe.model.config_overrides))
     return Resolved(recipe, shape, tuple(overrides))
@@ -86,10 +96,17 @@ def _problem(err: dict, data: dict) -> Problem:
     if kind == "missing":
         return Problem(path, "required value is missing", rule="this field has no default",
                        hint=f"set it in the recipe or on the command line: {path}=...")
-    rule = err["msg"]
     ctx = err.get("ctx") or {}
-    hint = f"use one of {ctx['expected']}" if "expected" in ctx else f"set {path}=<a value that satisfies the rule>"
-    return Problem(path, f"invalid value {value!r}", rule=rule, hint=hint)
+    rule = PATTERN_RULES.get(ctx.get("pattern"), err["msg"])
+    field = ".".join(p for p in loc if not p.isdigit() and p != "[key]")  # the list or mapping holding it
+    hint = f"use one of {ctx['expected']}" if "expected" in ctx else f"set {field}=<a value that satisfies the rule>"
+    return Problem(path, f"invalid value {_shown(value)}", rule=rule, hint=hint)
+
+
+def _shown(value: object) -> str:
+    """The bad value, cut short: a hostile megabyte-long value must not flood the terminal."""
+    text = repr(value)
+    return text if len(text) <= 120 else text[:100] + f"... ({len(text)} characters)"
 
 
 def _is_union_tag(part: object) -> bool:

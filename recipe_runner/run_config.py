@@ -53,15 +53,18 @@ def runtime_env(plan: Plan) -> Iterator[dict]:
 
 def script_lines(plan: Plan, where: str) -> list[str]:
     """bash lines that write the run config into WHERE/recipe-runner-run-config/ and cd to WHERE, so that the
-    plan's `ray job submit --working-dir recipe-runner-run-config` uploads it. WHERE is a quoted shell word."""
+    plan's `ray job submit --working-dir recipe-runner-run-config` uploads it. WHERE is one of this module's
+    fixed shell words (SCRIPT_DIR, SLURM_SUBMIT_DIR); everything else goes through the shell writer."""
+    from recipe_runner.render.sh import comment, join, quote
+
     if not plan.run_config:
         return []
     return [
-        "# the W&B run config (config.recipe_runner), read by train.py's --custom-config-path; "
-        f"ray job submit uploads {RUN_CONFIG_DIR}/ as the job's working dir",
+        comment("the W&B run config (config.recipe_runner), read by train.py's --custom-config-path; "
+                f"ray job submit uploads {RUN_CONFIG_DIR}/ as the job's working dir"),
         f"cd {where}",
-        shlex.join(["mkdir", "-p", RUN_CONFIG_DIR]),
-        f"printf '%s' {shlex.quote(plan.run_config)} > {shlex.quote(BUNDLE_PATH)}",
+        join(["mkdir", "-p", RUN_CONFIG_DIR]),
+        join(["printf", "%s", plan.run_config]) + " > " + quote(BUNDLE_PATH),
     ]
 
 

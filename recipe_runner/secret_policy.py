@@ -38,25 +38,26 @@ def secret_values(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     return {k: v for k, v in environ.items() if is_secret_name(k) and len(v) >= MIN_MATCHED_LENGTH}
 
 
-def find_secrets(data: object, environ: Mapping[str, str] | None = None, path: str = ""
+def find_secrets(data: object, environ: Mapping[str, str] | None = None, path: str = "", keys: bool = True
                  ) -> Iterator[tuple[str, str]]:
     """(field path, secret variable name) for each string in `data` that contains a secret's value,
-    and for each mapping key that is itself a secret's name with a value (an env block holding a secret)."""
+    and (with `keys`) for each mapping key that is itself a secret's name with a value (an env block holding a
+    secret). Pass keys=False for data whose keys are not env var names (a recipe: `data.input_key`)."""
     values = secret_values(environ)
-    yield from _walk(data, values, path)
+    yield from _walk(data, values, path, keys)
 
 
-def _walk(data: object, values: dict[str, str], path: str) -> Iterator[tuple[str, str]]:
+def _walk(data: object, values: dict[str, str], path: str, keys: bool) -> Iterator[tuple[str, str]]:
     if isinstance(data, Mapping):
         for key, value in data.items():
             child = f"{path}.{key}" if path else str(key)
-            if isinstance(key, str) and is_secret_name(key) and isinstance(value, str) and value:
+            if keys and isinstance(key, str) and is_secret_name(key) and isinstance(value, str) and value:
                 yield child, key
             else:
-                yield from _walk(value, values, child)
+                yield from _walk(value, values, child, keys)
     elif isinstance(data, (list, tuple)):
         for i, item in enumerate(data):
-            yield from _walk(item, values, f"{path}[{i}]")
+            yield from _walk(item, values, f"{path}[{i}]", keys)
     elif isinstance(data, str):
         for name, value in values.items():
             if value in data:
@@ -79,3 +80,27 @@ def _redact(data: object, values: dict[str, str]) -> object:
             data = data.replace(value, f"<redacted:{name}>")
         return data
     return data
+
+
+def refuse_secrets(recipe: Mapping, environ: Mapping[str, str] | None = None) -> None:
+    """Raise a UserError (exit 2) naming each field of the composed recipe that holds a secret's value, and each
+    secret-named key of `launch.env`, with the fix: name the variable in `launch.forward_env`.
+    The error names variables, never prints their values."""
+    from recipe_runner.errors import Problem, UserError
+
+    launch = recipe.get("launch")
+    env = launch.get("env") if isinstance(launch, Mapping) else None
+    found = sorted(set(find_secrets(recipe, environ, keys=False))
+                   | set(find_secrets(env if isinstance(env, Mapping) else {}, environ, "launch.env")))
+    if not found:
+        return
+    problems = []
+    for where, name in found:
+        held = (f"sets {name}, a secret," if where.endswith("." + name) or where == name
+                else f"holds the value of ${name}, a secret in your environment,")
+        problems.append(Problem(
+            where, f"{held} which would be written into the plan, every script, the bundle and W&B",
+            rule="secrets reach the job only by name, from the launching environment (docs/security.md)",
+            hint=f"remove it, export {name} where you launch, and add launch.forward_env=[{name}] "
+                 f"(on the command line: '+launch.forward_env=[{name}]')"))
+    raise UserError(f"secret in recipe ({len(found)} field{'s' if len(found) > 1 else ''})", problems)

@@ -6,9 +6,21 @@ Defaults are slime's own defaults (THUDM/slime@624b824a:slime/utils/arguments.py
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
 
 from recipe_runner.hardware import GPUS, canonical_gpu
 from recipe_runner.precision import MODES
@@ -17,15 +29,77 @@ ModeName = Literal[tuple(MODES)]  # type: ignore[valid-type]
 GpuName = Annotated[Literal[tuple(GPUS)], BeforeValidator(canonical_gpu)]  # type: ignore[valid-type]
 
 
+# Names that become file names, directory names, job names and W&B names: a slug, never a path.
+SLUG = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+Slug = Annotated[str, Field(pattern=SLUG, description="letters, digits, '.', '_', '-'; starts alphanumeric")]
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+EnvName = Annotated[str, Field(pattern=ENV_NAME)]
+NonEmpty = Annotated[str, Field(min_length=1)]
+NOT_A_FLAG = r"^[^-]"
+# SRC and DST of the convert step are positional arguments: a path starting with '-' would be read as a flag
+CheckpointPath = Annotated[str, Field(pattern=NOT_A_FLAG)]
+_HOSTNAME = re.compile(r"(?=.{1,253}\Z)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}"
+                       r"[A-Za-z0-9])?)*\.?\Z")
+
+
+def _host(value: str) -> str:
+    """An IPv4/IPv6 address or an RFC 1123 host name."""
+    try:
+        ipaddress.ip_address(value)
+        return value
+    except ValueError:
+        pass
+    if not _HOSTNAME.match(value):
+        raise ValueError("must be an IP address or a host name (letters, digits, '-', '.')")
+    return value
+
+
+def _dashboard_url(value: str) -> str:
+    """`http(s)://HOST[:PORT]` or `HOST:PORT`: the Ray Job API address, nothing else."""
+    parts = urlsplit(value if "://" in value else f"http://{value}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if (parts.scheme not in ("http", "https") or not parts.hostname or port == -1 or parts.path not in ("", "/")
+            or parts.query or parts.fragment or parts.username or parts.password):
+        raise ValueError("must be http(s)://HOST[:PORT], e.g. http://10.0.0.1:8265")
+    _host(parts.hostname)
+    return value
+
+
+Host = Annotated[str, AfterValidator(_host)]
+DashboardUrl = Annotated[str, AfterValidator(_dashboard_url)]
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf/nan are refused in every float: no real run takes them (optimizer.lr=inf)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        """Every string becomes an argv element or an env var, and neither can hold a NUL character."""
+        if _has_nul(value):
+            raise ValueError("NUL characters are not allowed (every value becomes a command-line argument)")
+        return value
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\0" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(map(_has_nul, value))
+    return False
 
 
 class Model(Strict):
     """The model: a Hugging Face config.json from which the Megatron model args are derived."""
 
-    name: str = Field(description="Short model name used in derived paths and W&B tags, e.g. Qwen3-30B-A3B.")
-    config: str = Field(
+    name: Slug = Field(description="Short model name used in derived paths and W&B tags, e.g. Qwen3-30B-A3B.")
+    config: NonEmpty = Field(
         description="A bundled config name (a file stem in recipe_runner/data/model-configs/, e.g. qwen3-4b, "
         "glm5-744b-a40b) or a path to a config.json or to a checkpoint directory holding one."
     )
@@ -52,10 +126,10 @@ class Precision(Strict):
 
 
 class Ray(Strict):
-    address: str | None = Field(
+    address: DashboardUrl | None = Field(
         None, description="Dashboard address of an existing Ray cluster (http://host:8265); none = start one."
     )
-    head_ip: str | None = Field(
+    head_ip: Host | None = Field(
         None, description="IP of the head node; default 127.0.0.1 (one node). Set it for multi-node plans."
     )
     port: int = Field(6379, ge=1, le=65535, description="Ray GCS port on the head node.")
@@ -78,7 +152,7 @@ DNS_LABEL = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
 
 
 class Nfs(Strict):
-    server: str = Field(description="NFS server host name or IP.")
+    server: Host = Field(description="NFS server host name or IP.")
     path: str = Field(pattern=r"^/", description="Exported path on the server.")
 
 
@@ -121,7 +195,7 @@ class KubeRay(Strict):
 class Cluster(Strict):
     """Where the job runs. Training and rollout GPUs are counted per the slime placement rules."""
 
-    name: str = Field("local", description="A label for the cluster profile.")
+    name: Slug = Field("local", description="A label for the cluster profile.")
     nodes: int = Field(1, ge=1, le=1024, description="Number of nodes (--actor-num-nodes).")
     gpus_per_node: int = Field(8, ge=1, le=16, description="GPUs per node (--actor-num-gpus-per-node).")
     gpu: GpuName = Field("H200", description="GPU kind, from the hardware table.")
@@ -156,7 +230,7 @@ class SGLang(Strict):
     expert_parallel_size: int | None = Field(None, ge=1, description="--sglang-ep-size")
     data_parallel_size: int | None = Field(None, ge=1, description="--sglang-dp-size")
     enable_dp_attention: bool = Field(False, description="--sglang-enable-dp-attention")
-    cuda_graph_bs: list[int] = Field(default_factory=list, description="--sglang-cuda-graph-bs")
+    cuda_graph_bs: list[PositiveInt] = Field(default_factory=list, description="--sglang-cuda-graph-bs")
     server_concurrency: int | None = Field(None, ge=1, description="--sglang-server-concurrency")
     extra_args: list[str] = Field(default_factory=list, description="More --sglang-* flags, verbatim.")
 
@@ -215,31 +289,31 @@ class Algorithm(Strict):
 
 class Eval(Strict):
     interval: int | None = Field(None, ge=1)
-    datasets: dict[str, str] = Field(default_factory=dict, description="name -> jsonl path")
+    datasets: dict[Slug, NonEmpty] = Field(default_factory=dict, description="name -> jsonl path")
     n_samples_per_prompt: int = Field(1, ge=1)
     max_response_len: int | None = Field(None, ge=1)
     top_p: float | None = Field(None, gt=0, le=1)
 
 
 class Data(Strict):
-    prompt_data: str = Field(description="--prompt-data (jsonl)")
-    input_key: str = "prompt"
-    label_key: str = "label"
+    prompt_data: NonEmpty = Field(description="--prompt-data (jsonl)")
+    input_key: NonEmpty = "prompt"
+    label_key: NonEmpty = "label"
     apply_chat_template: bool = True
     rollout_shuffle: bool = True
     balance_data: bool = True
-    rm_type: str = Field("math", description="--rm-type (math, deepscaler, ...)")
+    rm_type: NonEmpty = Field("math", description="--rm-type (math, deepscaler, ...)")
     eval: Eval = Field(default_factory=Eval)
 
 
 class Checkpoints(Strict):
-    hf: str = Field(description="BF16 Hugging Face checkpoint (the conversion source, and the rollout "
+    hf: CheckpointPath = Field(description="BF16 Hugging Face checkpoint (the conversion source, and the rollout "
                     "checkpoint for bf16)")
-    rollout: str | None = Field(
+    rollout: CheckpointPath | None = Field(
         None, description="Checkpoint SGLang loads (--hf-checkpoint). Default: derived from hf and the "
         "mode; set it to an already converted checkpoint to skip the conversion."
     )
-    ref_load: str = Field(description="BF16 torch_dist checkpoint (--ref-load)")
+    ref_load: NonEmpty = Field(description="BF16 torch_dist checkpoint (--ref-load)")
     load: str | None = None
     save: str | None = None
     save_interval: int | None = Field(None, ge=1)
@@ -247,13 +321,13 @@ class Checkpoints(Strict):
 
 class Wandb(Strict):
     enabled: bool = False
-    project: str | None = None
-    group: str | None = Field(None, description="Also the run's name (slime names a run after its group). Default: "
-                              "{recipe}-{mode}-{fingerprint[:8]}, one per run")
-    team: str | None = None
+    project: Slug | None = None
+    group: Slug | None = Field(None, description="Also the run's name (slime names a run after its group). Default: "
+                               "{recipe}-{mode}-{fingerprint[:8]}, one per run")
+    team: Slug | None = None
     mode: Literal["online", "offline", "disabled"] = "online"
     dir: str | None = None
-    sweep: str | None = Field(None, description="The sweep this run belongs to (set by `recipe-runner sweep`): "
+    sweep: Slug | None = Field(None, description="The sweep this run belongs to (set by `recipe-runner sweep`): "
                               "config.recipe_runner.sweep and the tag sweep:<id>")
 
 
@@ -272,16 +346,29 @@ class Tracking(Strict):
 
 
 class Launch(Strict):
-    entrypoint: str = Field("train.py", description="slime's train.py, relative to working_dir")
-    working_dir: str = Field("/root/slime", description="Where the job runs (slime checkout)")
+    entrypoint: NonEmpty = Field("train.py", description="slime's train.py, relative to working_dir")
+    working_dir: NonEmpty = Field("/root/slime", description="Where the job runs (slime checkout)")
     pythonpath: list[str] = Field(default_factory=lambda: ["/root/Megatron-LM/"])
-    env: dict[str, str] = Field(default_factory=dict, description="Extra job env vars")
+    env: dict[EnvName, str] = Field(
+        default_factory=dict, description="Extra job env vars, written into every rendering; never a secret "
+        "(docs/security.md): name secrets in forward_env")
+    forward_env: list[EnvName] = Field(
+        default_factory=list, description="Env vars (secrets such as WANDB_API_KEY) the job gets from the "
+        "environment of whoever launches it, by name: the launcher and the scripts pass them at submit time, "
+        "the rayjob from a Kubernetes Secret; no value is written anywhere")
+
+    @model_validator(mode="after")
+    def _forwarded_once(self) -> Launch:
+        both = sorted(set(self.env) & set(self.forward_env))
+        if both or len(set(self.forward_env)) != len(self.forward_env):
+            raise ValueError(f"forward_env names each variable once and none that env sets ({', '.join(both)})")
+        return self
 
 
 class Recipe(Strict):
     """A resolved experiment recipe."""
 
-    name: str
+    name: Slug = Field(description="The recipe's name; it names bundles, jobs and W&B runs")
     description: str = ""
     maturity: Literal["upstream", "tested", "experimental"] = "experimental"
     model: Model

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from recipe_runner.errors import UserError, user_error
+from recipe_runner.limits import check_sweep_size
 from recipe_runner.plan import Plan
+from recipe_runner.spec import SLUG
 from recipe_runner.tracking import SWEEP_TAG, run_name
 
 if TYPE_CHECKING:
@@ -61,12 +65,28 @@ def expand(overrides: list[str] | tuple[str, ...]) -> list[tuple[str, ...]]:
         raise user_error("overrides", f"cannot parse: {str(e).splitlines()[0]}",
                          rule="Hydra override grammar; sweeps are key=a,b or key=range(start,stop,step)",
                          title="invalid sweep") from None
-    axes = [_values(o) for o in parsed]
     if not any(o.is_sweep_override() for o in parsed):
         raise user_error("overrides", "no override sweeps over values", rule="a sweep has a key=a,b override",
                          hint="e.g. precision=bf16,fp8-rollout,int4-qat (or use `plan` for one run)",
                          title="invalid sweep")
+    check_sweep_size(math.prod(_count(o) for o in parsed))  # before a range is enumerated
+    axes = [_values(o) for o in parsed]
+    check_sweep_size(math.prod(map(len, axes)))
     return [tuple(c) for c in itertools.product(*axes)]
+
+
+def _count(o) -> int:
+    """How many values an override sweeps over, without enumerating a range."""
+    from hydra.core.override_parser.types import ChoiceSweep, RangeSweep
+
+    if not o.is_sweep_override():
+        return 1
+    v = o.value()
+    if isinstance(v, RangeSweep) and v.step:
+        return max(0, math.ceil((v.stop - v.start) / v.step))
+    if isinstance(v, ChoiceSweep):
+        return len(v.list)
+    return 1  # glob(...): a finite list of the values it filters
 
 
 def _values(o) -> list[str]:
@@ -93,6 +113,10 @@ def sweep(recipe: str, overrides: list[str] | tuple[str, ...], recipes_dir: str 
     from recipe_runner.plan import build_plan
 
     sid = sweep_name or sweep_id(recipe, overrides)
+    if not re.fullmatch(SLUG, sid):  # it is pasted into an override and a W&B tag
+        raise user_error("--id", f"{sid!r} is not a sweep id", rule="a sweep id is a slug: letters, digits, "
+                         "'.', '_', '-', starting with a letter or digit", hint="e.g. --id int4-sweep-1",
+                         title="invalid sweep")
     runs = []
     for combo in expand(overrides):
         try:
@@ -128,15 +152,20 @@ def render_text(s: Sweep) -> str:
 # ---- --out: one bundle per run ------------------------------------------------------------------------------------
 
 def write_bundles(s: Sweep, out: str | Path, recipes_dir: str | None) -> list[Path]:
-    """OUT/<run name>/ per run; refuses before writing anything if one of them is already taken."""
-    from recipe_runner.bundle import write_bundle
+    """OUT/<run name>/ per run, OUT written whole (bundle.publish): a second sweep to OUT gets exit 2."""
+    from recipe_runner.bundle import files, inside, publish, write_files
 
-    dirs = [Path(out) / r.name for r in s.runs]
-    taken = [d for d in dirs if d.exists() and (not d.is_dir() or any(d.iterdir()))]
-    if taken:
-        raise user_error("--out", f"{taken[0]} exists and is not an empty directory",
-                         rule="a bundle is written whole, never over another run's files", hint="pick a new directory")
-    return [write_bundle(r.resolved, r.plan, d, recipes_dir) for r, d in zip(s.runs, dirs, strict=True)]
+    out = Path(out).resolve()
+    dirs = [inside(out, r.name) for r in s.runs]
+
+    def fill(tmp: Path) -> None:
+        for r, d in zip(s.runs, dirs, strict=True):
+            sub = inside(tmp, d.name)
+            sub.mkdir()
+            write_files(sub, files(r.resolved, r.plan, d, recipes_dir, sys.argv))
+
+    publish(out, fill)
+    return dirs
 
 
 # ---- --launch: submit the plans ---------------------------------------------------------------------------------

@@ -20,8 +20,9 @@ The run config file's keys are set on slime's args by its parse_args (slime/util
 which is why it reaches the config of the primary and of both secondaries. `WANDB_NAME`/`WANDB_RUN_GROUP`/
 `WANDB_PROJECT` lose to slime's explicit arguments and `WANDB_CONFIG_PATHS` makes `wandb.init` raise, so
 neither carries anything. No secret reaches W&B: the recipe in the config is `secret_policy.redact`ed, and
-tags and config are checked with `secret_policy.find_secrets`. Pure apart from reading a custom config the
-recipe names; no wandb import.
+tags and config are checked with `secret_policy.find_secrets`; a recipe that holds a secret is refused before
+this (secret_policy.refuse_secrets), and names it in `launch.forward_env` instead. Pure apart from reading a
+custom config the recipe names; no wandb import.
 """
 
 from __future__ import annotations
@@ -175,21 +176,11 @@ def slime_args(r: Recipe) -> list[str]:
 
 def wandb_env(r: Recipe, job_env: dict[str, str]) -> dict[str, str]:
     """The W&B env vars for what slime does not pass: tags and job type."""
-    refuse_secrets(job_env)
     if not enabled(r):
         return {}
     env = {"WANDB_TAGS": ",".join(tags(r)), "WANDB_JOB_TYPE": r.precision.mode}
     _refuse_secrets(env, "the W&B env vars")
     return env
-
-
-def refuse_secrets(env: dict[str, str]) -> None:
-    """A key written into a recipe would end up in plans, bundles and logs: refuse it."""
-    if "WANDB_API_KEY" in env:
-        raise user_error("launch.env.WANDB_API_KEY", "the W&B API key must not be in a recipe",
-                         rule="secrets come only from the environment at run time, never from a plan",
-                         hint="remove it and export WANDB_API_KEY (or run `wandb login`) where the job runs",
-                         title="secret in recipe")
 
 
 def _refuse_secrets(data: object, what: str) -> None:

@@ -77,6 +77,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from recipe_runner import compare
     from recipe_runner.errors import user_error
 
+    if args.plot:
+        compare.check_plot_path(args.plot)  # before any run is read
     where = compare.Filter(args.sweep, args.group, tuple(args.tag), tuple(args.mode))
     if args.project:
         runs = compare.api_runs(args.project, args.entity, where, tuple(args.runs))

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from recipe_runner.checks.finding import Finding, error, note, warning
+from recipe_runner.errors import UserError, user_error
 from recipe_runner.models import ModelShape
 from recipe_runner.precision import FP8_BLOCK, mode
 from recipe_runner.quant.header import HeaderError, read_header
@@ -43,12 +44,24 @@ def read_checkpoint(path: str | Path) -> Checkpoint | None:
     root = Path(path).expanduser()
     if not root.is_dir():
         return None
-    cfg = _json(root / "config.json")
+    cfg = _object(root / "config.json", _json(root / "config.json"), "config.json")
     if cfg is not None and "num_hidden_layers" not in cfg and isinstance(cfg.get("text_config"), dict):
         cfg = {**cfg["text_config"], **{k: v for k, v in cfg.items() if k == "quantization_config"}}
-    index = _json(root / "model.safetensors.index.json")
+    if cfg is not None:
+        q = _object(root / "config.json", cfg.get("quantization_config"), "quantization_config")
+        ignore = q.get("ignore") or [] if q is not None else []
+        if not (isinstance(ignore, list) and _strings(ignore)):
+            raise _wrong_type(root / "config.json", "quantization_config.ignore", "a list of strings")
+        if q is not None and not isinstance(q.get("config_groups") or {}, dict):
+            raise _wrong_type(root / "config.json", "quantization_config.config_groups", "an object")
+    index = _object(root / "model.safetensors.index.json", _json(root / "model.safetensors.index.json"),
+                    "the index")
     if index is not None:
-        names = tuple(index.get("weight_map", {}))
+        weight_map = index.get("weight_map", {})
+        if not isinstance(weight_map, dict) or not _strings(weight_map) or not _strings(weight_map.values()):
+            raise _wrong_type(root / "model.safetensors.index.json", "weight_map", "an object of tensor name -> "
+                              "file name")
+        names = tuple(weight_map)
     elif (root / "model.safetensors").is_file():
         try:
             names = tuple(read_header(root / "model.safetensors").tensors)
@@ -59,11 +72,28 @@ def read_checkpoint(path: str | Path) -> Checkpoint | None:
     return Checkpoint(root, cfg, names)
 
 
-def _json(path: Path) -> dict | None:
+def _json(path: Path) -> object:
     try:
         return json.loads(path.read_text()) if path.is_file() else None
     except (OSError, ValueError):
         return None
+
+
+def _object(path: Path, value: object, what: str) -> dict | None:
+    """`value` when it is a JSON object (or absent); any other type is the checkpoint's error (exit 2)."""
+    if value is None or isinstance(value, dict):
+        return value
+    raise _wrong_type(path, what, "a JSON object")
+
+
+def _strings(values: Iterable[object]) -> bool:
+    return all(isinstance(v, str) for v in values)
+
+
+def _wrong_type(path: Path, what: str, want: str) -> UserError:
+    return user_error(str(path), f"{what} is not {want}", rule="a Hugging Face checkpoint's config.json, its "
+                      "quantization_config and model.safetensors.index.json have fixed shapes",
+                      hint="restore the file from the checkpoint, or convert again", title="invalid checkpoint")
 
 
 def rollout_path(r: Recipe) -> tuple[str, str]:
@@ -146,8 +176,9 @@ FORMAT_CHECKS = {"bf16": _expect_bf16, "fp8-block": _expect_fp8, "int4-pack": _e
 
 
 def int4_weights(q: dict) -> dict:
-    groups = q.get("config_groups") or {}
-    return (groups.get("group_0") or {}).get("weights") or {}
+    group = (q.get("config_groups") or {}).get("group_0")
+    weights = group.get("weights") if isinstance(group, dict) else None
+    return weights if isinstance(weights, dict) else {}
 
 
 def int4_checkpoint(r: Recipe) -> tuple[str, Checkpoint] | None:

@@ -6,6 +6,7 @@ import shlex
 import textwrap
 
 from recipe_runner.plan import Plan
+from recipe_runner.printable import one_line
 
 WIDTH = 100
 LONG = 60  # env values longer than this (W&B notes carry the resolved recipe) are cut; --format json has them
@@ -40,7 +41,8 @@ def render(plan: Plan) -> str:
             lines = _wrap_flags(args, " " * 14)
             out.append(f"  {group:<11} " + lines[0].lstrip())
             out += lines[1:]
-    return "\n".join(out) + "\n"
+    # a value's line breaks and control characters (terminal escapes) are shown escaped, never acted on
+    return "\n".join(map(one_line, out)) + "\n"
 
 
 def _wrap_flags(args: list[str], indent: str) -> list[str]:

@@ -44,6 +44,20 @@ def test_missing_entrypoint_fails_preflight_with_exit_2(tmp_path: Path, ray_addr
     assert not (tmp_path / "record.json").exists()
 
 
+def test_a_forwarded_secret_reaches_the_job_and_no_file_or_output(tmp_path: Path, ray_address: str, capsys,
+                                                                   monkeypatch) -> None:
+    sentinel = "sentinel-forwarded-5f1c2a9b"
+    monkeypatch.setenv("RR_TEST_TOKEN", sentinel)
+    recipes = write_recipes(tmp_path)
+    bundle = tmp_path / "bundle"
+    assert main(["launch", "tiny-launch", "+launch.forward_env=[RR_TEST_TOKEN]", "--recipes-dir", str(recipes),
+                 "--address", ray_address, "--out", str(bundle)]) == 0
+    assert read_record(tmp_path)["env"]["RR_TEST_TOKEN"] == sentinel  # Ray runtime env, at submit time
+    out = capsys.readouterr()
+    assert sentinel not in out.out + out.err
+    assert [f.name for f in bundle.rglob("*") if f.is_file() and sentinel in f.read_text()] == []
+
+
 def test_preflight_runs_slimes_parser_on_the_target_and_stops_a_rejected_plan(tmp_path: Path, ray_address: str,
                                                                               capsys) -> None:
     """The pre-flight job imports slime from launch.working_dir, as train.py would (a stand-in slime here)."""

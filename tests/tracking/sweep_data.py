@@ -34,8 +34,7 @@ def metrics_for(mode: str) -> dict[str, list[tuple[int, float]]]:
 
 
 def sweep_overrides(wandb_dir: Path) -> list[str]:
-    return [f"precision={','.join(MODES)}", "wandb.project=lowprec", "wandb.mode=offline", f"wandb.dir={wandb_dir}",
-            f"launch.env.RR_NOTE=token-{HF_SECRET}-in-a-value"]
+    return [f"precision={','.join(MODES)}", "wandb.project=lowprec", "wandb.mode=offline", f"wandb.dir={wandb_dir}"]
 
 
 def run_sweep(s: Sweep, root: Path, impl: str = STANDIN) -> None:

@@ -69,20 +69,22 @@ def test_no_tracking_without_a_project_or_when_disabled(overrides):
     assert not any(k.startswith("WANDB_") for k in p.env) and "--working-dir" not in p.step("submit").argv
 
 
-def test_no_secret_in_any_w_and_b_field(monkeypatch):
-    """Sentinels in the environment, in a launch.env value and under a secret's name in launch.env."""
+def test_no_secret_in_any_w_and_b_field(monkeypatch, capsys):
+    """Sentinels in the environment reach no W&B field; in a launch.env value or under a secret's name in
+    launch.env they are refused before anything is planned (the secrets policy, secret_policy.refuse_secrets)."""
     monkeypatch.setenv("WANDB_API_KEY", SECRET)
     monkeypatch.setenv("HF_TOKEN", HF_SECRET)
-    p = plan("qwen3-4b-bf16", ["wandb.project=p", f"+launch.env.RR_NOTE=x-{HF_SECRET}",
-                               "+launch.env.MY_SERVICE_TOKEN=sentinel-token-value-42", *KUBE])
+    p = plan("qwen3-4b-bf16", ["wandb.project=p", "+launch.env.RR_NOTE=plain", *KUBE])
     fields = p.run_config + p.env["WANDB_TAGS"] + p.env["WANDB_JOB_TYPE"] + " ".join(p.train_args)
-    for secret in (SECRET, HF_SECRET, "sentinel-token-value-42"):
+    for secret in (SECRET, HF_SECRET):
         assert secret not in fields
-    env = _config(p)["recipe_runner"]["resolved"]["launch"]["env"]
-    assert env["RR_NOTE"] == "x-<redacted:HF_TOKEN>" and "MY_SERVICE_TOKEN" not in env
     for fmt in ("json", "shell", "text", "sbatch", "rayjob"):
         assert SECRET not in render(p, fmt)
     assert "--wandb-key" not in p.train_args
+    for override in (f"+launch.env.RR_NOTE=x-{HF_SECRET}", "+launch.env.MY_SERVICE_TOKEN=sentinel-token-value-42"):
+        assert main(["plan", "qwen3-4b-bf16", "wandb.project=p", override]) == 2
+        err = capsys.readouterr().err
+        assert "launch.forward_env" in err and HF_SECRET not in err and "sentinel-token-value-42" not in err
 
 
 def test_a_key_in_the_recipe_is_refused(capsys):
