@@ -110,7 +110,7 @@ def test_sbatch_starts_head_then_workers_then_submits() -> None:
 
     text = render(plan("qwen3-235b-a22b-int4"), "sbatch")
     assert "#SBATCH --nodes=8" in text and "#SBATCH --gpus-per-node=8" in text
-    steps = ("ray start --head", 'for node in "${nodes[@]:1}"', 'wait_for_ray "${head_addr}:6379" 8 64',
+    steps = ("ray start --head", 'for node in "${nodes[@]:1}"', 'wait_for_ray "${head_addr}":6379 8 64',
              "ray job submit")
     order = [text.index(s) for s in steps]
     assert order == sorted(order)
