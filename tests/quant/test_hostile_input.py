@@ -259,18 +259,26 @@ def test_poisoned_conversion_json(
 
 def test_launch_dry_run_with_a_poisoned_or_husk_conversion_json(tmp_path: Path, capsys) -> None:
     from recipe_runner.api import plan
+    from recipe_runner.models import BUNDLED_CONFIGS
     from tests.launch.conftest import write_recipes
+    from tests.quant import tiny_models as t
 
     recipes = write_recipes(tmp_path)
-    dst = Path(plan("tiny-launch", ["precision=int4-rollout"], str(recipes)).rollout_checkpoint)
+    t.make_checkpoint(tmp_path / "hf", "qwen3_moe", shards=1)  # as tests/launch/test_offline.py: checks pass
+    tiny = {**json.loads((BUNDLED_CONFIGS / "qwen3-30b-a3b.json").read_text()), "hidden_size": t.HIDDEN,
+            "num_hidden_layers": t.LAYERS, "num_attention_heads": t.HEADS, "num_key_value_heads": t.KV_HEADS,
+            "head_dim": t.HEAD_DIM, "vocab_size": t.VOCAB, "num_experts": t.EXPERTS, "num_experts_per_tok": 2,
+            "moe_intermediate_size": 128, "intermediate_size": 384}
+    (tmp_path / "hf" / "config.json").write_text(json.dumps(tiny))
+    INT4 = ["precision=int4-rollout", f"model.config={tmp_path}/hf"]
+    dst = Path(plan("tiny-launch", INT4, str(recipes)).rollout_checkpoint)
     dst.mkdir(parents=True)
     files = {"model.safetensors": {"size": 1, "sample_sha256": "z"}}
     husk = {"format_version": 1, "mode": "int4", "parameters": {"group_size": 128},
             "source": {"path": "x", "fingerprint": "y"}, "files": files}
     for rec in ({"format_version": 1, "mode": "int4", "source": "x", "parameters": [1]}, husk):
         (dst / "conversion.json").write_text(json.dumps(rec))
-        code, out, err = cli(capsys, "launch", "tiny-launch", "precision=int4-rollout", "--recipes-dir", recipes,
-                             "--dry-run")
+        code, out, err = cli(capsys, "launch", "tiny-launch", *INT4, "--recipes-dir", recipes, "--dry-run")
         assert code == 0 and "skip:" not in out and " -> " in out, err
 
 
