@@ -123,7 +123,9 @@ def staging(dst: Path, expected: Identity | None = None) -> Iterator[Path]:
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.partial-", dir=dst.parent))
     try:
-        (tmp / OWNER_NAME).write_text(f"{os.getpid()} {socket.gethostname()}\n")
+        # written beside, then renamed: a run killed at any instant leaves no record or a whole one
+        (tmp / f"{OWNER_NAME}.new").write_text(f"{os.getpid()} {socket.gethostname()}\n")
+        (tmp / f"{OWNER_NAME}.new").rename(tmp / OWNER_NAME)
         yield tmp
         (tmp / OWNER_NAME).unlink()
         tmp.chmod(0o755)
