@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from recipe_runner.compose import flatten
 from recipe_runner.errors import RunError, user_error
 from recipe_runner.printable import one_line
 from recipe_runner.tracking import CONFIG_KEY
@@ -264,7 +265,7 @@ def select(runs: list[Run], where: Filter = Filter()) -> list[Run]:
 
 
 def _run(source: str, run_id: str, meta: dict, config: dict, rows: list[dict[str, object]]) -> Run:
-    flat = _flatten({k: _value(v) for k, v in config.items() if not k.startswith("_")})
+    flat = flatten({k: _value(v) for k, v in config.items() if not k.startswith("_")})
     return Run(source, run_id, str(meta.get("name", "")), str(meta.get("group", "")), tuple(meta.get("tags", ())),
                str(meta.get("job_type", "")), flat, _series(rows))
 
@@ -272,17 +273,6 @@ def _run(source: str, run_id: str, meta: dict, config: dict, rows: list[dict[str
 def _value(v: object) -> object:
     """A config value as the API and config.yaml give it: {"value": x} -> x."""
     return v["value"] if isinstance(v, dict) and set(v) == {"value"} else v
-
-
-def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:
-    out: dict[str, object] = {}
-    for k, v in tree.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and v:
-            out.update(_flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
 
 
 def _series(rows: list[dict[str, object]]) -> dict[str, list[tuple[float, float]]]:

@@ -299,6 +299,17 @@ def known_keys(source: RecipeSource) -> list[str]:
     return sorted(flatten_keys(OmegaConf.to_container(cfg, resolve=False)))
 
 
+def flatten(tree: dict, prefix: str = "") -> dict[str, object]:
+    """{"a": {"b": 1}} -> {"a.b": 1}: dotted paths to leaf values (an empty mapping is a leaf)."""
+    out: dict[str, object] = {}
+    for k, v in tree.items():
+        if isinstance(v, dict) and v:
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
 def flatten_keys(tree: object, prefix: str = "") -> list[str]:
     keys = []
     if isinstance(tree, dict):

@@ -28,6 +28,7 @@ from pydantic import BaseModel
 
 from recipe_runner.checks import RULES, checkpoint, errors, run_checks, warnings
 from recipe_runner.checks.finding import Finding
+from recipe_runner.compose import flatten
 from recipe_runner.errors import Problem, UserError, user_error
 from recipe_runner.estimate import GB, ROLLOUT_FORMATS, Estimate, estimate, params
 from recipe_runner.hardware import GPUS, MIN_COMPUTE_CAPABILITY
@@ -401,21 +402,11 @@ def _problem(x: Exclusion, req: Request) -> Problem:
 def _overrides(base: Recipe, r: Recipe) -> tuple[str, ...]:
     """The Hydra overrides that turn the base recipe into `r` (group option for the mode, fields for the rest)."""
     out = [f"precision={r.precision.mode}"] if r.precision.mode != base.precision.mode else []
-    old, new = _flat(base.model_dump(mode="json")), _flat(r.model_dump(mode="json"))
+    old, new = flatten(base.model_dump(mode="json")), flatten(r.model_dump(mode="json"))
     for key in sorted(new):
         if key != "precision.mode" and old.get(key) != new[key]:
             out.append(f"{key}={_yaml_value(new[key])}")
     return tuple(out)
-
-
-def _flat(tree: dict, prefix: str = "") -> dict[str, object]:
-    out: dict[str, object] = {}
-    for k, v in tree.items():
-        if isinstance(v, dict) and v:
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 def _yaml_value(value: object) -> str:
