@@ -232,9 +232,10 @@ def _add_exit_codes(parser: argparse.ArgumentParser) -> None:
 
 def _register_optional(sub: argparse._SubParsersAction) -> None:
     """Commands of the heavier parts register themselves; they import their heavy deps lazily."""
-    from recipe_runner import launch_cli, preflight_cli, recommend_cli, tracking_cli
+    from recipe_runner import launch_cli, preflight_cli, prep_cli, recommend_cli, tracking_cli
 
     preflight_cli.register(sub)
+    prep_cli.register(sub)
     recommend_cli.register(sub)
     tracking_cli.register(sub)
     launch_cli.register(sub)

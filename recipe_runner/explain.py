@@ -3,7 +3,7 @@
 Hydra merges the defaults list in order, then the overrides. We ask Hydra for that defaults list
 (ConfigLoader.compute_defaults_list, the list `compose` itself uses), read each file, and the last one
 that sets the key wins; a command-line override of the key (or of a parent) beats every file; no setter
-means the schema default (spec.py).
+means the schema default (spec.py), or for a checkpoint path the value derived from the others (ckpt_paths.py).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from recipe_runner.ckpt_paths import FIELDS as CHECKPOINT_FIELDS
+from recipe_runner.ckpt_paths import derive
 from recipe_runner.compose import _did_you_mean, entry_config, find_recipe, flatten_keys, search_override
 from recipe_runner.errors import user_error
 from recipe_runner.resolve import resolve
@@ -33,7 +35,8 @@ class Explanation:
 
 def explain(name: str, key: str, overrides: list[str] | tuple[str, ...] = (), recipes_dir: str | None = None
             ) -> Explanation:
-    data = resolve(name, overrides, recipes_dir).recipe.model_dump(mode="json")
+    resolved = resolve(name, overrides, recipes_dir)
+    data = resolved.recipe.model_dump(mode="json")
     value = lookup(data, key)
     files = [f"{label} ({path})" for label, path, tree in _sources(name, list(overrides), recipes_dir)
              if _has(tree, key)]
@@ -43,6 +46,10 @@ def explain(name: str, key: str, overrides: list[str] | tuple[str, ...] = (), re
         setter = f"command-line override `{cli[-1]}`"
     elif files:
         setter = files[-1]
+    elif value is None and key.removeprefix("checkpoints.") in CHECKPOINT_FIELDS:
+        paths = derive(resolved.recipe, resolved.shape.config)
+        field = key.removeprefix("checkpoints.")
+        value, setter = paths.value(field), paths.origins[field]
     else:
         setter = "the schema default (recipe_runner/spec.py)"
     return Explanation(key, value, setter, tuple(files))

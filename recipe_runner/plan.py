@@ -10,17 +10,18 @@ import json
 import posixpath
 from dataclasses import asdict, dataclass, field
 
-from recipe_runner import tracking
+from recipe_runner import torch_dist, tracking
 from recipe_runner.checks import Finding
+from recipe_runner.ckpt_paths import CheckpointPaths, derive
 from recipe_runner.models import bare_flags, model_args
-from recipe_runner.precision import conversion_args, converted_dir_name, job_env, mode
+from recipe_runner.precision import job_env, mode
 from recipe_runner.resolve import Resolved
 from recipe_runner.spec import Recipe
 
 
 @dataclass(frozen=True)
 class Step:
-    name: str  # convert | ray-head | ray-workers | submit
+    name: str  # dequant-bf16 | torch-dist | convert | ray-head | ray-workers | submit
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
     description: str = ""
@@ -61,13 +62,8 @@ class Plan:
 
 
 def rollout_checkpoint(r: Recipe) -> str:
-    """--hf-checkpoint: the recipe's explicit rollout checkpoint, else the conversion's output directory."""
-    if r.checkpoints.rollout:
-        return r.checkpoints.rollout
-    m = mode(r.precision.mode)
-    src = r.checkpoints.hf.rstrip("/")
-    head, base = posixpath.split(src)
-    return posixpath.join(head, converted_dir_name(m, base, r.precision.group_size))
+    """--hf-checkpoint: the recipe's explicit rollout checkpoint, else the one derived (ckpt_paths)."""
+    return derive(r).rollout
 
 
 def dashboard_address(r: Recipe) -> str:
@@ -80,29 +76,35 @@ def host_port(host: str, port: int | str) -> str:
     return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
 
 
-def job_paths(r: Recipe) -> dict[str, str]:
-    """Every path train.py reads or writes, by recipe field: what KubeRay pods must find on a mounted volume."""
-    ck, d = r.checkpoints, r.data  # launch.working_dir is not here: slime's checkout is part of the image
-    paths = {"checkpoints.rollout": rollout_checkpoint(r), "checkpoints.ref_load": ck.ref_load,
+def job_paths(r: Recipe, ck: CheckpointPaths) -> dict[str, str]:
+    """Every path the steps and train.py read or write, by recipe field: what KubeRay pods must find on a mounted
+    volume."""
+    d = r.data  # launch.working_dir is not here: slime's checkout is part of the image
+    paths = {"checkpoints.hf": ck.hf, "checkpoints.bf16": ck.bf16, "checkpoints.torch_dist": ck.torch_dist,
+             "checkpoints.rollout": ck.rollout, "checkpoints.ref_load": ck.ref_load,
              "checkpoints.load": ck.load, "checkpoints.save": ck.save, "data.prompt_data": d.prompt_data}
     paths.update({f"data.eval.datasets.{k}": v for k, v in d.eval.datasets.items()})
     return {k: v for k, v in paths.items() if v}
 
 
 def build_plan(resolved: Resolved, findings: list[Finding] = ()) -> Plan:
+    from recipe_runner.prep_steps import prep_steps  # it builds Steps: imported here, after this module
+
     r = resolved.recipe
-    groups = train_arg_groups(resolved)
+    ck = derive(r, resolved.shape.config)
+    groups = train_arg_groups(resolved, ck)
     train_args = [a for g in groups.values() for a in g]
     env = job_env_vars(r)
     run_config = tracking.run_config_text(r)
-    steps = [*_convert_steps(r), *_ray_steps(r), _submit_step(r, env, train_args, bool(run_config))]
+    steps = [*prep_steps(resolved, ck), *_ray_steps(r), _submit_step(r, env, train_args, bool(run_config))]
+    warning = torch_dist.memory_warning(resolved)
     return Plan(
         recipe=r.name, mode=r.precision.mode, fingerprint=resolved.fingerprint, env=env,
         train_args=train_args, train_arg_groups=groups, steps=steps,
-        warnings=[f.line() for f in findings if f.severity == "warning"],
-        rollout_checkpoint=rollout_checkpoint(r), dashboard_address=dashboard_address(r),
+        warnings=[f.line() for f in findings if f.severity == "warning"] + ([warning] if warning else []),
+        rollout_checkpoint=ck.rollout, dashboard_address=dashboard_address(r),
         nodes=r.cluster.nodes, gpus_per_node=r.cluster.gpus_per_node, run_config=run_config,
-        cluster=r.cluster.model_dump(mode="json"), paths=job_paths(r),
+        cluster=r.cluster.model_dump(mode="json"), paths=job_paths(r, ck),
     )
 
 
@@ -123,17 +125,17 @@ def job_env_vars(r: Recipe) -> dict[str, str]:
     return env
 
 
-def train_arg_groups(resolved: Resolved) -> dict[str, list[str]]:
+def train_arg_groups(resolved: Resolved, ck: CheckpointPaths | None = None) -> dict[str, list[str]]:
     r = resolved.recipe
-    c, p, ro, t, o, a, d, ck = (r.cluster, r.parallel, r.rollout, r.training, r.optimizer, r.algorithm, r.data,
-                                r.checkpoints)
+    ck = ck or derive(r, resolved.shape.config)
+    c, p, ro, t, o, a, d = (r.cluster, r.parallel, r.rollout, r.training, r.optimizer, r.algorithm, r.data)
     m = mode(r.precision.mode)
     cluster = ["--actor-num-nodes", str(c.nodes), "--actor-num-gpus-per-node", str(c.gpus_per_node)]
     cluster += _flag("--colocate", c.colocate) + _opt("--rollout-num-gpus", c.rollout_gpus)
     # slime packs engines assuming 8 GPUs per node unless told (slime/utils/arguments.py:61-69)
     cluster += _opt("--num-gpus-per-node", c.gpus_per_node if c.gpus_per_node != 8 else None)
-    ckpt = ["--hf-checkpoint", rollout_checkpoint(r), "--ref-load", ck.ref_load]
-    ckpt += _opt("--load", ck.load) + _opt("--save", ck.save) + _opt("--save-interval", ck.save_interval)
+    ckpt = ["--hf-checkpoint", ck.rollout, "--ref-load", ck.ref_load]
+    ckpt += _opt("--load", ck.load) + _opt("--save", ck.save) + _opt("--save-interval", r.checkpoints.save_interval)
     rollout = ["--prompt-data", d.prompt_data, "--input-key", d.input_key, "--label-key", d.label_key]
     rollout += _flag("--apply-chat-template", d.apply_chat_template) + _flag("--rollout-shuffle", d.rollout_shuffle)
     rollout += ["--rm-type", d.rm_type, "--num-rollout", str(ro.num_rollout), "--rollout-batch-size",
@@ -220,17 +222,6 @@ def _misc_args(r: Recipe, model_flags: frozenset[str]) -> list[str]:
     args += _flag("--no-check-for-nan-in-loss-and-grad", not t.check_for_nan_in_loss_and_grad)
     args += _opt("--update-weight-buffer-size", t.update_weight_buffer_size)
     return args + tracking.without_custom_config(r, t.extra_args)  # W&B on: merged into the run config
-
-
-def _convert_steps(r: Recipe) -> list[Step]:
-    m = mode(r.precision.mode)
-    if m.conversion is None or r.checkpoints.rollout:
-        return []
-    dst = rollout_checkpoint(r)
-    argv = ["recipe-runner", "convert", m.conversion, r.checkpoints.hf, dst,
-            *conversion_args(m, r.precision.group_size)]
-    return [Step("convert", argv, description=f"convert the BF16 checkpoint to the {m.rollout_format} rollout "
-                 "checkpoint (skipped when DST already holds this conversion)")]
 
 
 def _ray_steps(r: Recipe) -> list[Step]:

@@ -38,6 +38,8 @@ NonEmpty = Annotated[str, Field(min_length=1)]
 NOT_A_FLAG = r"^[^-]"
 # SRC and DST of the convert step are positional arguments: a path starting with '-' would be read as a flag
 CheckpointPath = Annotated[str, Field(pattern=NOT_A_FLAG)]
+# The checkpoint formats a Hugging Face release comes in (formats: bf16, fp8-block 128x128, int4-pack)
+SourceFormat = Literal["bf16", "fp8-block", "int4-pack"]
 _HOSTNAME = re.compile(r"(?=.{1,253}\Z)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}"
                        r"[A-Za-z0-9])?)*\.?\Z")
 
@@ -111,6 +113,9 @@ class Model(Strict):
         default_factory=list,
         description="Megatron model flags that cannot be derived from config.json (e.g. MLA --kv-channels).",
     )
+    source_format: SourceFormat | None = Field(
+        None, description="The format the model is published in, for a config.json that does not say (a partial "
+        "copy). Default: from the quantization_config of model.config (none: bf16).")
 
 
 class Precision(Strict):
@@ -307,15 +312,33 @@ class Data(Strict):
 
 
 class Checkpoints(Strict):
-    hf: CheckpointPath = Field(description="BF16 Hugging Face checkpoint (the conversion source, and the rollout "
-                    "checkpoint for bf16)")
+    """Every checkpoint of a run. Only `hf` is required; the rest derive from it (recipe_runner/ckpt_paths.py),
+    and `recipe-runner explain RECIPE checkpoints.X` says where each value came from."""
+
+    hf: CheckpointPath = Field(description="The Hugging Face checkpoint as downloaded: BF16, or a block-FP8 or INT4 "
+                               "pack-quantized release (DeepSeek-V3, Kimi-K2-Instruct, Kimi-K2-Thinking). The plan "
+                               "prepares every other checkpoint from it.")
+    hf_format: SourceFormat | None = Field(
+        None, description="What checkpoints.hf holds: bf16 | fp8-block | int4-pack. Default: read from its "
+        "config.json when it is on this machine, else the model's published format (model.source_format, or the "
+        "quantization_config of model.config).")
+    bf16: CheckpointPath | None = Field(
+        None, description="BF16 Hugging Face checkpoint, the source of the torch_dist and rollout conversions. "
+        "Default: hf when hf is BF16, else <hf>-bf16 (written by the dequant-bf16 step); a given one is used as "
+        "it is (no dequant-bf16 step).")
+    torch_dist: CheckpointPath | None = Field(
+        None, description="Megatron torch_dist checkpoint made from bf16 by slime's converter (the torch-dist "
+        "step) with the run's own model args. Default: ref_load when set, else <hf>_torch_dist.")
     rollout: CheckpointPath | None = Field(
-        None, description="Checkpoint SGLang loads (--hf-checkpoint). Default: derived from hf and the "
-        "mode; set it to an already converted checkpoint to skip the conversion."
-    )
-    ref_load: NonEmpty = Field(description="BF16 torch_dist checkpoint (--ref-load)")
-    load: str | None = None
-    save: str | None = None
+        None, description="Checkpoint SGLang loads (--hf-checkpoint). Default: hf when it already is in the "
+        "mode's rollout format, else the rollout conversion's output <bf16>-FP8 / <bf16>-INT4-g<G>; set it to an "
+        "already converted checkpoint to skip the conversion.")
+    ref_load: CheckpointPath | None = Field(None, description="--ref-load (the reference model). Default: "
+                                            "torch_dist.")
+    load: str | None = Field(None, description="--load: where training resumes from (slime falls back to "
+                             "--ref-load when it holds no checkpoint); usually equal to save.")
+    save: str | None = Field(None, description="--save: where training writes its torch_dist checkpoints "
+                             "(`recipe-runner export` reads them back).")
     save_interval: int | None = Field(None, ge=1)
 
 

@@ -38,8 +38,8 @@ def test_validate_strict_refuses_warnings_and_absent_inputs(capsys, tmp_path: Pa
     capsys.readouterr()
     assert main(["validate", "qwen3-30b-a3b-int4", "--strict"]) == 2
     err = capsys.readouterr().err
-    assert "fails --strict" in err and "checkpoints.hf: not checked" in err and "checkpoints.ref_load" in err
-    assert "checkpoints.rollout" not in err  # the convert step creates it: not an input
+    assert "fails --strict" in err and "checkpoints.hf: not checked" in err
+    assert "checkpoints.rollout" not in err and "checkpoints.torch_dist" not in err  # steps create them: not inputs
     here = [f"checkpoints.hf={write_checkpoint(tmp_path / 'hf', 'qwen3-4b', names=['lm_head.weight'])}",
             f"checkpoints.ref_load={write_torch_dist(tmp_path / 'dist')}"]
     assert main(["validate", "qwen3-4b-fp8-rollout", *here]) == 0

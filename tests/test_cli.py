@@ -61,8 +61,8 @@ def test_precision_mode_drives_conversion_env_and_flags() -> None:
     qat = plan("precision.group_size=64")
     assert qat["env"]["OPEN_TRAINING_INT4_FAKE_QAT_FLAG"] == "1"
     assert qat["env"]["OPEN_TRAINING_INT4_GROUP_SIZE"] == "64"
-    convert = qat["steps"][0]
-    assert convert["name"] == "convert"
+    assert [s["name"] for s in qat["steps"]] == ["torch-dist", "convert", "ray-head", "submit"]
+    convert = qat["steps"][1]
     assert convert["argv"][:3] == ["recipe-runner", "convert", "int4"]
     assert convert["argv"][-2:] == ["--group-size", "64"]
     hf = qat["train_args"][qat["train_args"].index("--hf-checkpoint") + 1]
@@ -73,18 +73,19 @@ def test_precision_mode_drives_conversion_env_and_flags() -> None:
 
     fp8 = plan("precision=fp8-full", "rollout.gpus_per_engine=8", "rollout.sglang.expert_parallel_size=8")
     assert fp8["env"]["NVTE_FP8_BLOCK_SCALING_FP32_SCALES"] == "1"
-    assert fp8["steps"][0]["argv"][2:3] + fp8["steps"][0]["argv"][-3:] == ["fp8", "--block-size", "128", "128"]
+    assert fp8["steps"][1]["argv"][2:3] + fp8["steps"][1]["argv"][-3:] == ["fp8", "--block-size", "128", "128"]
     assert "--fp8-recipe" in fp8["train_args"]
 
     bf16 = plan("precision=bf16")
-    assert [s["name"] for s in bf16["steps"]] == ["ray-head", "submit"]
+    assert [s["name"] for s in bf16["steps"]] == ["torch-dist", "ray-head", "submit"]
     assert bf16["train_args"][bf16["train_args"].index("--hf-checkpoint") + 1] == "/root/Qwen3-30B-A3B"
 
 
-def test_already_converted_rollout_checkpoint_skips_the_conversion() -> None:
+def test_a_release_in_the_rollout_format_is_rolled_out_as_is() -> None:
     result = run_cli("plan", "kimi-k2-thinking-int4", "--format", "json")
     plan = json.loads(result.out)
-    assert [s["name"] for s in plan["steps"]] == ["ray-head", "ray-workers", "submit"]
+    assert [s["name"] for s in plan["steps"]] == ["dequant-bf16", "torch-dist", "ray-head", "ray-workers", "submit"]
+    assert plan["train_args"][plan["train_args"].index("--hf-checkpoint") + 1] == "/root/Kimi-K2-Thinking"
 
 
 def test_wandb_flags_come_from_the_recipe_and_never_a_key() -> None:

@@ -75,7 +75,7 @@ def test_dry_run_says_which_checkpoints_are_not_here(capsys) -> None:
     assert main(["launch", "qwen3-4b-bf16", "--dry-run"]) == 0
     err = capsys.readouterr().err
     assert "note: checkpoints.hf: not checked: /root/Qwen3-4B not found here" in err
-    assert "note: checkpoints.ref_load: not checked" in err
+    assert "note: checkpoints.torch_dist: not checked" in err and "(the torch-dist step creates it)" in err
 
 
 @pytest.mark.parametrize("group", [g for g in GROUPS if g != "model"])  # models: a summary and `list --models`

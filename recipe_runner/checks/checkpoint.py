@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recipe_runner.checks.finding import Finding, error, note, warning
+from recipe_runner.ckpt_paths import derive
 from recipe_runner.errors import UserError, user_error
 from recipe_runner.models import ModelShape
 from recipe_runner.precision import FP8_BLOCK, mode
 from recipe_runner.quant.header import HeaderError, read_header
 from recipe_runner.quant.rules import int4_ignored
 from recipe_runner.spec import Recipe
+from recipe_runner.torch_dist_job import MANIFEST, TRACKER
 
 SLIME_FP8 = "THUDM/slime@624b824a:slime/backends/megatron_utils/megatron_to_hf/processors/quantizer_fp8.py:11-15"
 SLIME_INT4 = ("THUDM/slime@624b824a:slime/backends/megatron_utils/megatron_to_hf/processors/"
@@ -98,26 +100,30 @@ def _wrong_type(path: Path, what: str, want: str) -> UserError:
 
 def rollout_path(r: Recipe) -> tuple[str, str]:
     """(field, path) of the checkpoint SGLang loads."""
-    from recipe_runner.plan import rollout_checkpoint  # plan imports checks: import at call time
-
-    explicit = r.checkpoints.rollout or mode(r.precision.mode).conversion
-    return ("checkpoints.rollout" if explicit else "checkpoints.hf"), rollout_checkpoint(r)
+    ck = derive(r)
+    if r.checkpoints.rollout or ck.rollout_converted:
+        return "checkpoints.rollout", ck.rollout
+    return ("checkpoints.hf" if ck.rollout == ck.hf else "checkpoints.bf16"), ck.rollout
 
 
 def paths_here(r: Recipe, s: ModelShape) -> Iterator[Finding]:
-    """A note per checkpoint path that is not on this machine, so its checks did not run."""
+    """A note per checkpoint path that is not on this machine, so its checks did not run; a step's output is
+    noted as such (--strict refuses only missing inputs)."""
+    ck = derive(r, s.config)
     field, rollout = rollout_path(r)
-    converted = mode(r.precision.mode).conversion and not r.checkpoints.rollout
+    made = {"checkpoints.bf16": "dequant-bf16" if ck.dequantize else "",
+            "checkpoints.torch_dist": "torch-dist", field: "convert" if ck.rollout_converted else ""}
     seen: set[str] = set()
-    for where, path, what in ((field, rollout, "(the convert step creates it)" if converted else ""),
-                              ("checkpoints.hf", r.checkpoints.hf, ""),
-                              ("checkpoints.ref_load", r.checkpoints.ref_load, "")):
+    for where, path in ((field, rollout), ("checkpoints.hf", ck.hf), ("checkpoints.bf16", ck.bf16),
+                        ("checkpoints.torch_dist", ck.torch_dist), ("checkpoints.ref_load", ck.ref_load)):
         if path in seen:  # bf16: the rollout checkpoint is checkpoints.hf itself
             continue
         seen.add(path)
+        step = made.get(where, "")
         if not Path(path).expanduser().is_dir():
-            rule = "checkpoint.convert-output" if what else "checkpoint.not-found"  # --strict refuses only inputs
-            yield note(rule, where, f"not checked: {path} not found here {what}".rstrip())
+            rule = "checkpoint.convert-output" if step else "checkpoint.not-found"
+            yield note(rule, where, f"not checked: {path} not found here"
+                       + (f" (the {step} step creates it)" if step else ""))
 
 
 def rollout_quantization(r: Recipe, s: ModelShape) -> Iterator[Finding]:
@@ -140,7 +146,7 @@ def _expect_bf16(r: Recipe, ck: Checkpoint) -> Iterator[tuple[str, str]]:
 
 def _expect_fp8(r: Recipe, ck: Checkpoint) -> Iterator[tuple[str, str]]:
     q = ck.quantization
-    fix = f"convert with `recipe-runner convert fp8 {r.checkpoints.hf} DST` (block {FP8_BLOCK[0]}x{FP8_BLOCK[1]})"
+    fix = f"convert with `recipe-runner convert fp8 {derive(r).bf16} DST` (block {FP8_BLOCK[0]}x{FP8_BLOCK[1]})"
     if q is None:
         yield f"no quantization_config: mode {r.precision.mode} would silently roll out in BF16", fix
         return
@@ -157,7 +163,7 @@ def _expect_fp8(r: Recipe, ck: Checkpoint) -> Iterator[tuple[str, str]]:
 def _expect_int4(r: Recipe, ck: Checkpoint) -> Iterator[tuple[str, str]]:
     q = ck.quantization
     g = r.precision.group_size
-    fix = f"convert with `recipe-runner convert int4 {r.checkpoints.hf} DST --group-size {g}`"
+    fix = f"convert with `recipe-runner convert int4 {derive(r).bf16} DST --group-size {g}`"
     if q is None:
         yield f"no quantization_config: mode {r.precision.mode} would silently roll out in BF16", fix
         return
@@ -266,35 +272,77 @@ def int4_ignore_rules(r: Recipe, s: ModelShape) -> Iterator[Finding]:
 
 
 def ref_load_is_megatron(r: Recipe, s: ModelShape) -> Iterator[Finding]:
-    root = Path(r.checkpoints.ref_load).expanduser()
-    if root.is_dir() and not (root / "latest_checkpointed_iteration.txt").is_file():
+    ck = derive(r, s.config)
+    field = "checkpoints.ref_load" if r.checkpoints.ref_load else "checkpoints.torch_dist"
+    root = Path(ck.ref_load).expanduser()
+    if root.is_dir() and any(root.iterdir()) and not (root / TRACKER).is_file():
         hf = " (it looks like a Hugging Face checkpoint)" if (root / "config.json").is_file() else ""
-        yield error("checkpoint.ref-load", "checkpoints.ref_load",
-                    f"{root} has no latest_checkpointed_iteration.txt{hf}: Megatron would not load it and "
-                    "training produces garbled text", hint="convert the BF16 HF checkpoint with slime's "
-                    "tools/convert_hf_to_torch_dist.py and point checkpoints.ref_load at its output",
+        yield error("checkpoint.ref-load", field,
+                    f"{root} has no {TRACKER}{hf}: Megatron would not load it and "
+                    "training produces garbled text", hint=f"point {field} at a new directory: the plan's "
+                    "torch-dist step converts the BF16 checkpoint into it with slime's "
+                    "tools/convert_hf_to_torch_dist.py",
                     source="slime FAQ Q1 (THUDM/slime@624b824a:docs/en/get_started/qa.md); "
                     "THUDM/slime@624b824a:slime/utils/arguments.py:1775-1783")
 
 
-def conversion_source(r: Recipe, s: ModelShape) -> Iterator[Finding]:
-    """checkpoints.hf feeds the torch_dist conversion (and the rollout conversion): it must be BF16."""
-    if rollout_path(r)[1] == r.checkpoints.hf:
-        return  # it is also the rollout checkpoint: rollout_quantization reports it
-    ck = read_checkpoint(r.checkpoints.hf)
-    if ck is None or ck.config is None:
+def torch_dist_model_args(r: Recipe, s: ModelShape) -> Iterator[Finding]:
+    """An existing torch_dist made by the torch-dist step must have been made with the model args training uses."""
+    import json
+
+    from recipe_runner.models import model_args
+
+    ck = derive(r, s.config)
+    manifest = Path(ck.torch_dist).expanduser() / MANIFEST
+    try:
+        recorded = json.loads(manifest.read_text()).get("model_args")
+    except (OSError, ValueError, AttributeError):
         return
-    if ck.quantization is not None:
-        yield error("checkpoint.conversion-source", "checkpoints.hf",
-                    f"{ck.path} has a quantization_config ({ck.quantization.get('quant_method')}): the conversion "
-                    "sources must be BF16", hint="use the BF16 checkpoint (Kimi-K2-Thinking: dequantize with "
-                    "slime's tools/convert_k2_thinking_int4_to_bf16.py first)",
+    args = model_args(s, r.model.extra_args)
+    if recorded != args:
+        diff = sorted(set(map(str, recorded or [])) ^ set(args))[:4]
+        yield error("checkpoint.torch-dist-args", "checkpoints.torch_dist",
+                    f"{ck.torch_dist} was converted with other model args than training uses "
+                    f"(differing: {' '.join(diff)})", hint="delete it so the torch-dist step converts again, or "
+                    "set checkpoints.torch_dist to a new directory",
+                    source="THUDM/slime@624b824a:docs/en/get_started/quick_start.md:74-90 (the model args of the "
+                    "conversion are the training run's)")
+
+
+# The tensors each quantized release stores beside its weights: what the dequant-bf16 step reads.
+RELEASE_TENSORS = {"fp8-block": "weight_scale_inv", "int4-pack": "weight_packed"}
+
+
+def dequant_source(r: Recipe, s: ModelShape) -> Iterator[Finding]:
+    """The dequant-bf16 step's input: a release whose config declares a quantization must hold its tensors."""
+    ck = derive(r, s.config)
+    if not ck.dequantize:
+        return
+    release = read_checkpoint(ck.hf)
+    suffix = RELEASE_TENSORS[ck.source.format]
+    if release is not None and release.weights and not any(n.endswith(suffix) for n in release.weights):
+        yield error("checkpoint.dequant-source", "checkpoints.hf",
+                    f"{release.path} declares {ck.source.format} ({ck.source.origin}) but holds no *.{suffix} "
+                    "tensors: there is nothing to dequantize", hint="if its weights are BF16, delete the stale "
+                    "quantization_config from its config.json; else restore the release's files",
+                    source="THUDM/slime@624b824a:tools/fp8_cast_bf16.py, tools/convert_k2_thinking_int4_to_bf16.py")
+
+
+def conversion_source(r: Recipe, s: ModelShape) -> Iterator[Finding]:
+    """checkpoints.bf16 feeds the torch_dist and rollout conversions: it must be BF16."""
+    ck = derive(r, s.config)
+    if rollout_path(r)[1] == ck.bf16:
+        return  # it is also the rollout checkpoint: rollout_quantization reports it
+    source = read_checkpoint(ck.bf16)
+    if source is None or source.config is None:
+        return
+    field = "checkpoints.hf" if ck.bf16 == ck.hf else "checkpoints.bf16"
+    if source.quantization is not None:
+        yield error("checkpoint.conversion-source", field,
+                    f"{source.path} has a quantization_config ({source.quantization.get('quant_method')}): the "
+                    "conversion sources must be BF16", hint="leave checkpoints.bf16 unset: the plan then "
+                    f"dequantizes the release (recipe-runner convert bf16 {ck.hf} {ck.hf}-bf16)",
                     source="pain-points §1.4, §3.4 (radixark/miles#1530; THUDM/slime quick_start.md)")
-    if ck.config.get("model_type") == "kimi_k2":
-        yield error("checkpoint.conversion-model-type", "checkpoints.hf",
-                    f"{ck.path}/config.json has model_type kimi_k2: slime's torch_dist conversion needs deepseek_v3",
-                    hint='sed -i \'s/"model_type": "kimi_k2"/"model_type": "deepseek_v3"/\' config.json',
-                    source="THUDM/slime@624b824a:docs/en/get_started/quick_start.md")
 
 
 # The HF fields slime's start-up check compares with the model args (_hf_validate_args).
@@ -313,7 +361,8 @@ def model_field(cfg: dict, key: str) -> object:
 
 def model_config_matches(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     seen: set[Path] = set()
-    for path in dict.fromkeys((r.checkpoints.hf, rollout_path(r)[1])):
+    ck = derive(r, s.config)
+    for path in dict.fromkeys((ck.hf, ck.bf16, rollout_path(r)[1])):
         ck = read_checkpoint(path)
         if ck is None or ck.config is None or ck.path in seen:
             continue
@@ -331,4 +380,4 @@ def model_config_matches(r: Recipe, s: ModelShape) -> Iterator[Finding]:
 
 
 RULES = (paths_here, rollout_quantization, int4_group_size, int4_ignore_rules, ref_load_is_megatron,
-         conversion_source, model_config_matches)
+         torch_dist_model_args, dequant_source, conversion_source, model_config_matches)

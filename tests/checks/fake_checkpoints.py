@@ -7,6 +7,7 @@ import struct
 from pathlib import Path
 
 from recipe_runner.models import load_config
+from recipe_runner.torch_dist_job import MANIFEST
 
 KIMI_INT4 = {  # the native-INT4 block of Kimi-K2.5 (shared/model-configs/SOURCES.md), group and symmetry vary
     "config_groups": {"group_0": {"targets": ["Linear"], "weights": {
@@ -56,7 +57,10 @@ def write_safetensors_header(path: Path, names: list[str]) -> None:
     path.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * (2 * len(names)))
 
 
-def write_torch_dist(root: Path) -> Path:
+def write_torch_dist(root: Path, model_args: list[str] | None = None, hf: str = "") -> Path:
+    """Megatron's tracker; with `model_args`, also the torch-dist step's record of what it converted."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "latest_checkpointed_iteration.txt").write_text("release")
+    if model_args is not None:
+        (root / MANIFEST).write_text(json.dumps({"tool": "recipe-runner", "hf": hf, "model_args": model_args}))
     return root

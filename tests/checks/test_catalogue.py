@@ -50,7 +50,9 @@ def fixed(*overrides: str) -> Callable[[Path], list[str]]:
 BF16_NAMES = moe_names(packed=False)
 CASES = [
     # part 1: checkpoints
-    Case("checkpoint.not-found", "note", "checkpoints.ref_load", "qwen3-4b-bf16", fixed()),
+    Case("checkpoint.not-found", "note", "checkpoints.hf", "qwen3-4b-bf16", fixed()),
+    Case("checkpoint.convert-output", "note", "checkpoints.torch_dist", "qwen3-4b-bf16", fixed()),
+    Case("checkpoint.convert-output", "note", "checkpoints.bf16", "kimi-k2-thinking-int4", fixed()),
     Case("checkpoint.convert-output", "note", "checkpoints.rollout", "qwen3-4b-fp8", fixed()),
     Case("checkpoint.rollout-quantization", "error", "checkpoints.rollout", "qwen3-30b-a3b-fp8-rollout",
          rollout(None, names=BF16_NAMES)),  # a BF16 checkpoint where FP8 was meant
@@ -60,8 +62,10 @@ CASES = [
          rollout(FP8, names=BF16_NAMES)),  # no weight_scale_inv tensors
     Case("checkpoint.rollout-quantization", "error", "checkpoints.rollout", "qwen3-30b-a3b-int4",
          rollout(int4(format="float-quantized"))),
-    Case("checkpoint.rollout-quantization", "error", "checkpoints.hf", "qwen3-4b-bf16",
-         hf(FP8, "qwen3-4b")),  # stale quantization_config on the BF16 rollout checkpoint
+    Case("checkpoint.rollout-quantization", "error", "checkpoints.rollout", "qwen3-4b-bf16",
+         rollout(FP8, "qwen3-4b")),  # stale quantization_config on the BF16 rollout checkpoint
+    Case("checkpoint.dequant-source", "error", "checkpoints.hf", "qwen3-4b-bf16",
+         hf(FP8, "qwen3-4b")),  # an FP8 config over BF16 weights: nothing to dequantize
     Case("checkpoint.int4-group-size", "error", "precision.group_size", "qwen3-30b-a3b-int4",
          rollout(int4(weights={"group_size": 32}))),
     Case("checkpoint.int4-env-group-size", "warning", "launch.env.OPEN_TRAINING_INT4_GROUP_SIZE",
@@ -74,10 +78,10 @@ CASES = [
          rollout(int4(ignore=[*KIMI_INT4["ignore"], "re:.*experts\\.0\\."]), names=BF16_NAMES)),
     Case("checkpoint.ref-load", "error", "checkpoints.ref_load", "qwen3-4b-bf16",
          lambda tmp: [f"checkpoints.ref_load={write_checkpoint(tmp / 'hf-not-dist', 'qwen3-4b')}"]),
-    Case("checkpoint.conversion-source", "error", "checkpoints.hf", "qwen3-30b-a3b-fp8-rollout",
-         hf(FP8, "qwen3-30b-a3b")),
-    Case("checkpoint.conversion-model-type", "error", "checkpoints.hf", "kimi-k2-thinking-int4",
-         hf(None, "kimi-k2-thinking")),
+    Case("checkpoint.conversion-source", "error", "checkpoints.bf16", "qwen3-30b-a3b-fp8-rollout",
+         lambda tmp: [f"checkpoints.bf16={write_checkpoint(tmp / 'bf16', 'qwen3-30b-a3b', FP8)}"]),
+    Case("checkpoint.torch-dist-args", "error", "checkpoints.torch_dist", "qwen3-4b-bf16",
+         lambda tmp: [f"checkpoints.torch_dist={write_torch_dist(tmp / 'dist', model_args=['--num-layers', '2'])}"]),
     Case("checkpoint.model-config", "error", "model.config", "qwen3-4b-bf16",
          hf(None, "qwen3-4b", rope_theta=5000000)),  # the -2507 trap (THUDM/slime#641)
     # slime's start-up check (_hf_validate_args) on the plan's model args

@@ -52,8 +52,11 @@ def free_port() -> int:
 
 
 def write_recipes(root: Path, port: int | None = None, dashboard_port: int | None = None) -> Path:
-    """A recipes dir with `tiny-launch`; the ports matter only when launch starts its own head."""
+    """A recipes dir with `tiny-launch`; the ports matter only when launch starts its own head. Its torch_dist
+    exists (Megatron's tracker, as a hand-made one has it), so the plan's torch-dist step skips itself."""
     (root / "entry.py").write_text(ENTRYPOINT)
+    (root / "torch_dist").mkdir(exist_ok=True)
+    (root / "torch_dist" / "latest_checkpointed_iteration.txt").write_text("release")
     (root / "lib").mkdir(exist_ok=True)
     recipes = root / "recipes"
     recipes.mkdir()

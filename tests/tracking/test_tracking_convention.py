@@ -138,7 +138,7 @@ def test_shell_script_writes_the_run_config_beside_itself_and_uploads_it(tmp_pat
     script = tmp_path / "job" / "launch.sh"
     script.parent.mkdir()
     script.write_text(render(p, "shell"))
-    subprocess.run(["bash", str(script)], check=True, cwd=tmp_path, env=_stub_path(tmp_path, "ray"))
+    subprocess.run(["bash", str(script)], check=True, cwd=tmp_path, env=_stub_path(tmp_path, "ray", "recipe-runner"))
     cwd, *argv = (tmp_path / "record").read_text().splitlines()
     assert cwd == str(script.parent) and argv[argv.index("--working-dir") + 1] == RUN_CONFIG_DIR
     assert (script.parent / run_config.BUNDLE_PATH).read_text() == p.run_config

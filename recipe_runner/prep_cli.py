@@ -1,0 +1,57 @@
+"""`torch-dist` (the plan's torch-dist step, as the scripts run it) and `export`: parse, call one function, exit code.
+
+Registered by cli._register_optional.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("torch-dist", help="convert a BF16 HF checkpoint to Megatron torch_dist with slime's tool "
+                       "(the plan's torch-dist step; skipped when DST holds it)",
+                       epilog="Options come first; every word after DST is a model arg. Example: torch-dist "
+                       "--slime /root/slime --pythonpath /root/Megatron-LM --nproc-per-node 8 /data/Qwen3-4B "
+                       "/data/Qwen3-4B_torch_dist -- --num-layers 36 ... (the plan's torch-dist step)")
+    p.add_argument("hf", metavar="BF16", help="the BF16 Hugging Face checkpoint")
+    p.add_argument("save", metavar="DST", help="the torch_dist directory to write")
+    p.add_argument("--slime", required=True, metavar="DIR", help="slime's checkout (holds tools/)")
+    p.add_argument("--pythonpath", default="", metavar="P1:P2", help="prepended to PYTHONPATH (Megatron-LM)")
+    p.add_argument("--nproc-per-node", type=int, default=1, metavar="N", help="converter processes (torchrun)")
+    p.add_argument("model_args", nargs=argparse.REMAINDER, metavar="-- MODEL_ARGS",
+                   help="Megatron model args, exactly the training run's")
+    p.intermixed = False  # the model args after `--` stay verbatim
+    p.set_defaults(func=cmd_torch_dist)
+
+    p = sub.add_parser("export", help="a run's saved torch_dist iteration -> Hugging Face, through slime's tool",
+                       epilog="Example: export runs/exp1 --iteration 100 /data/exp1-iter100-hf")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="the run's bundle (plan --out / launch --out)")
+    p.add_argument("dst", metavar="DST", help="the Hugging Face checkpoint to write (a new directory)")
+    p.add_argument("--iteration", type=int, metavar="N", help="the saved iteration (default: the latest)")
+    p.add_argument("--dry-run", action="store_true", help="print the command; run nothing")
+    p.set_defaults(func=cmd_export)
+
+
+def cmd_torch_dist(args: argparse.Namespace) -> int:
+    from recipe_runner.torch_dist import launcher
+    from recipe_runner.torch_dist_job import run
+
+    model_args = args.model_args[1:] if args.model_args[:1] == ["--"] else args.model_args
+    spec = {"hf": args.hf, "save": args.save, "slime": args.slime,
+            "pythonpath": [p for p in args.pythonpath.split(":") if p], "command": launcher(args.nproc_per_node),
+            "model_args": model_args}
+    return run(spec)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import shlex
+
+    from recipe_runner.export import plan_export, run_export
+
+    e = plan_export(args.run_dir, args.iteration, args.dst)
+    if args.dry_run:
+        print(f"(cd {shlex.quote(e.slime)} && {shlex.join(e.argv(e.dst))})")
+        return 0
+    print(f"export: wrote {run_export(e)}")
+    return 0
