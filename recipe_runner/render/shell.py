@@ -10,7 +10,7 @@ from recipe_runner import __version__, run_config
 from recipe_runner.errors import user_error
 from recipe_runner.plan import Plan
 from recipe_runner.render.sh import Ref, Word, capture, command, comment, join, quote, require_env
-from recipe_runner.steps import LOCAL_HOST, Job, Step, host_port
+from recipe_runner.steps import Job, RayWorkers, Step
 
 POLL_S = 2
 # `ray status` -> "<alive nodes> <GPUs>" (Ray 2.x autoscaler summary: " 1 node_<id>" lines under "Active:",
@@ -84,21 +84,16 @@ def render(plan: Plan) -> str:
     out += [comment(f"warning: {w}") for w in plan.warnings]
     for i, step in enumerate(plan.steps, 1):
         out.append(comment(f"step {i}: {step.name} ({step.description})"))
-        if step.where != "head":
+        if isinstance(step, RayWorkers):  # other nodes run it: shown, then waited for
             out.append(comment(f"run on {step.where}:"))
             out.append(comment("  " + join(step.argv)))
-            out.append(wait_call(plan, quote(gcs_address(plan)), []))
+            out.append(wait_call(plan, quote(step.address), []))
             out.append("")
             continue
-        out += run_config.script_lines(plan, run_config.SCRIPT_DIR) if step.name == "submit" else []
+        out += run_config.script_lines(plan, run_config.SCRIPT_DIR) if isinstance(step, Job) else []
         out += step_lines(step)
         out.append("")
     return "\n".join(out).rstrip() + "\n"
-
-
-def gcs_address(plan: Plan) -> str:
-    ray = plan.cluster["ray"]
-    return host_port(ray["head_ip"] or LOCAL_HOST, ray["port"])
 
 
 def wait_call(plan: Plan, address: str, pids: list[str]) -> str:
