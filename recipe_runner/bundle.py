@@ -147,12 +147,14 @@ def recipe_yaml(resolved: Resolved) -> str:
 
 
 def convert_sh(plan: Plan) -> str:
-    step = plan.step("convert")
-    body = sh_command(step.argv) if step else sh_command(["echo", f"mode {plan.mode} needs no conversion"])
+    """The checkpoint preparation steps (dequant-bf16, torch-dist, convert) as a script of their own."""
+    from recipe_runner.prep_steps import preparation
+
+    body = [sh_command(step.argv) for step in preparation(plan.steps)]
     return "\n".join(["#!/usr/bin/env bash",
-                      comment(f"The conversion of recipe {plan.recipe}; skipped by the converter when DST already "
-                              "holds it."),
-                      "set -euo pipefail", body]) + "\n"
+                      comment(f"The checkpoint preparation of recipe {plan.recipe}; each step skips itself when its "
+                              "output already holds it."),
+                      "set -euo pipefail", *body]) + "\n"
 
 
 def manifest(resolved: Resolved, plan: Plan, out: Path, recipes_dir: str | None, command: list[str]) -> dict:

@@ -27,7 +27,9 @@ from typing import TYPE_CHECKING, Any
 from recipe_runner import doctor, run_config
 from recipe_runner.errors import Problem, RunError, UserError, user_error
 from recipe_runner.extras import require
-from recipe_runner.plan import Plan, Step
+from recipe_runner.plan import Plan
+from recipe_runner.prep_steps import Dequantize, TorchDist
+from recipe_runner.steps import DEFAULT_DASHBOARD, Conversion, RayHead
 from recipe_runner.tracking import RUN_CONFIG_FILE
 
 if TYPE_CHECKING:
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
     from recipe_runner.quant.params import Params
     from recipe_runner.resolve import Resolved
 
-DEFAULT_ADDRESS = "http://127.0.0.1:8265"
+DEFAULT_ADDRESS = DEFAULT_DASHBOARD  # the Job API of a head started here (steps.py makes the address)
 HEAD_START_TIMEOUT_S = 90
 AGENT_START_TIMEOUT_S = 180  # a fresh head's job agent can lag its Job API by minutes on a loaded machine
 POLL_S = 0.5
@@ -71,6 +73,7 @@ def launch(resolved: Resolved, plan: Plan, opts: Options) -> int:
         sys.stdout.write(dry_run(resolved, plan, target, sid, opts))
         return 0
     forwarded_env(plan)  # a forwarded variable that is not set: exit 2 before anything starts
+    dequantize_if_needed(plan)
     convert_if_needed(plan)
     head = LocalHead.start(plan.step("ray-head"), target.address) if target.embedded else None
     keep_head = False
@@ -78,6 +81,7 @@ def launch(resolved: Resolved, plan: Plan, opts: Options) -> int:
         print(f"ray: {target.address} (from {target.source})")
         client = connect(target.address)
         check_resources(target.address, doctor.request(resolved.recipe), opts.wait_for_resources)
+        torch_dist_job(client, plan)
         preflight(client, resolved, plan)
         sid = submit(client, plan, sid)
         if opts.detach:
@@ -117,22 +121,20 @@ def submission_id(plan: Plan) -> str:
 
 
 def job_entrypoint(plan: Plan) -> str:
-    """The shell command Ray runs: the submit step's argv after `--` (`python3 train.py ARGS`), quoted."""
-    argv = _submit(plan).argv
-    return shlex.join(argv[argv.index("--") + 1:])
+    """The shell command Ray runs: the job's command (`python3 train.py ARGS`), quoted."""
+    return shlex.join(plan.job.command)
 
 
 # ---- convert ----------------------------------------------------------------------------------------------------
 
-def conversion(plan: Plan) -> tuple[str, str, str, Params] | None:
-    """(kind, src, dst, params) of the plan's convert step, or None when the plan converts nothing."""
-    step = plan.step("convert")
+def conversion(plan: Plan) -> tuple[Conversion, Params] | None:
+    """The plan's convert step and the converter's parameters for it, or None when the plan converts nothing."""
+    step = next((s for s in plan.steps if isinstance(s, Conversion)), None)
     if step is None:
         return None
-    from recipe_runner.quant.commands import conversion_from_argv
+    from recipe_runner.quant.params import params_from_json
 
-    src, dst, params = conversion_from_argv(step.argv[1:])
-    return params.mode, str(src), str(dst), params
+    return step, params_from_json(step.kind, step.params)
 
 
 def already_converted(plan: Plan) -> bool:
@@ -140,21 +142,69 @@ def already_converted(plan: Plan) -> bool:
     from recipe_runner.quant.record import conversion_matches
 
     conv = conversion(plan)
-    return conv is not None and conversion_matches(conv[2], conv[1], conv[0], conv[3].to_json())
+    if conv is None:
+        return False
+    step, params = conv
+    return conversion_matches(step.dst, step.src, step.kind, params.to_json())
 
 
 def convert_if_needed(plan: Plan) -> None:
     conv = conversion(plan)
     if conv is None:
         return
-    kind, src, dst, params = conv
+    step, params = conv
     if already_converted(plan):
-        print(f"convert: {dst} already holds this {kind} conversion of {src} (conversion.json matches); skipped")
+        print(f"convert: {step.dst} already holds this {step.kind} conversion of {step.src} (conversion.json "
+              "matches); skipped")
         return
     from recipe_runner.quant.convert import convert_checkpoint
 
-    print(f"convert: {src} -> {dst} ({kind})")
-    convert_checkpoint(src, dst, params, progress=sys.stderr.isatty())
+    print(f"convert: {step.src} -> {step.dst} ({step.kind})")
+    convert_checkpoint(step.src, step.dst, params, progress=sys.stderr.isatty())
+
+
+def dequantize_if_needed(plan: Plan) -> None:
+    """The dequant-bf16 step, in-process through the converter (`convert bf16`); it skips a DST holding it."""
+    step = next((s for s in plan.steps if isinstance(s, Dequantize)), None)
+    if step is None:
+        return
+    from recipe_runner.quant.convert import convert_checkpoint
+    from recipe_runner.quant.params import Bf16Params
+
+    print(f"dequant-bf16: {step.src} -> {step.dst} ({step.source_format} -> BF16)")
+    result = convert_checkpoint(step.src, step.dst, Bf16Params(), progress=sys.stderr.isatty(), reuse=True)
+    if result.reused:
+        print(f"dequant-bf16: {step.dst} already holds this conversion of {step.src} (conversion.json matches); "
+              "skipped")
+
+
+# ---- torch_dist -------------------------------------------------------------------------------------------------
+
+def torch_dist_job(client: JobSubmissionClient, plan: Plan) -> None:
+    """The torch-dist step as a Ray job on the target (torch_dist_job.py's source, stdlib only, so recipe-runner
+    need not be installed there), on a node with the GPUs it uses; it skips itself when DST holds the conversion.
+    Exit 2 of the job (a bad input) is exit 2 here, any other failure exit 1."""
+    step = next((s for s in plan.steps if isinstance(s, TorchDist)), None)
+    if step is None:
+        return
+    from recipe_runner import torch_dist_job as job
+
+    sid = f"{submission_id(plan)}-torch-dist-{uuid.uuid4().hex[:6]}"
+    gpus = step.nproc_per_node if plan.ray_gpus_per_node else 0
+    print(f"torch-dist: job {sid}: {step.hf} -> {step.save}")
+    submit_job(client, entrypoint=shlex.join(["python3", "-c", Path(job.__file__).read_text(),
+                                              json.dumps(step.spec)]),
+               runtime_env={"env_vars": plan.env}, submission_id=sid, entrypoint_num_gpus=gpus)
+    status = wait_terminal(client, sid)
+    logs = client.get_job_logs(sid)
+    sys.stdout.write(logs)
+    if str(status) != "SUCCEEDED":
+        error = next((ln for ln in logs.splitlines() if ln.startswith(job.BAD_INPUT)), None)
+        if error:
+            raise user_error("checkpoints.torch_dist", error.removeprefix(job.BAD_INPUT),
+                             rule="the torch-dist step converts checkpoints.bf16 into an empty or new directory",
+                             hint="fix the input it names, then launch again", title="the torch-dist step failed")
+        raise RunError(f"the torch-dist job {sid} ended {status}")
 
 
 # ---- Ray head and client ----------------------------------------------------------------------------------------
@@ -167,7 +217,7 @@ class LocalHead:
     log: Path
 
     @classmethod
-    def start(cls, step: Step | None, address: str) -> LocalHead:
+    def start(cls, step: RayHead | None, address: str) -> LocalHead:
         assert step is not None, "an embedded target always has a ray-head step"
         log = Path(tempfile.mkstemp(prefix="recipe-runner-ray-head-", suffix=".log")[1])
         print(f"ray-head: starting a local Ray head: {shlex.join(step.argv)}")
@@ -183,7 +233,7 @@ class LocalHead:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RunError(f"the local Ray head exited with code {self.proc.returncode}:\n{self._tail()}\n"
-                               "if a Ray cluster is already running here, pass --address http://127.0.0.1:8265")
+                               f"if a Ray cluster is already running here, pass --address {DEFAULT_ADDRESS}")
             try:
                 connect(address, quiet=True)
                 if live_nodes(address):  # the head registers as a node shortly after its Job API answers
@@ -308,7 +358,7 @@ def submit(client: JobSubmissionClient, plan: Plan, sid: str) -> str:
 def forwarded_env(plan: Plan, environ: dict[str, str] | None = None) -> dict[str, str]:
     """The launch.forward_env variables' values from this environment, added to the job's env at submit time."""
     environ = dict(os.environ) if environ is None else environ
-    names = _submit(plan).forward_env
+    names = plan.job.forward_env
     missing = [n for n in names if not environ.get(n)]
     if missing:
         raise user_error("launch.forward_env", f"{', '.join(missing)} not set in this environment",
@@ -395,7 +445,7 @@ def _address_flag(target: Target) -> str:
 # ---- dry run ----------------------------------------------------------------------------------------------------
 
 def dry_run(resolved: Resolved, plan: Plan, target: Target, sid: str, opts: Options) -> str:
-    """Exactly what `launch` would do, in order; reads conversion.json but changes nothing."""
+    """Exactly what `launch` would do, in order; changes nothing."""
     out = [f"launch {plan.recipe} (dry run: nothing is converted, started or submitted)",
            f"fingerprint {plan.fingerprint}"]
     out += [f"warning: {w}" for w in plan.warnings]
@@ -406,12 +456,16 @@ def dry_run(resolved: Resolved, plan: Plan, target: Target, sid: str, opts: Opti
         n += 1
         out.append(f"  {n}. {name:<10} {text}")
 
+    dequant = next((s for s in plan.steps if isinstance(s, Dequantize)), None)
+    if dequant:
+        item("dequant", f"dequantize {dequant.src} -> {dequant.dst} in-process (skipped when conversion.json "
+             f"matches): {shlex.join(dequant.argv)}")
     conv = conversion(plan)
     if conv:
-        kind, src, dst, _ = conv
+        step, _ = conv
         done = already_converted(plan)
-        item("convert", f"skip: {dst} already holds this {kind} conversion of {src}" if done
-             else f"convert {src} -> {dst} in-process: {shlex.join(plan.step('convert').argv)}")
+        item("convert", f"skip: {step.dst} already holds this {step.kind} conversion of {step.src}" if done
+             else f"convert {step.src} -> {step.dst} in-process: {shlex.join(step.argv)}")
     if target.embedded:
         head = shlex.join([*plan.step("ray-head").argv, "--block"])
         item("ray-head", f"start a local head, stopped at the end: {head}")
@@ -421,6 +475,10 @@ def dry_run(resolved: Resolved, plan: Plan, target: Target, sid: str, opts: Opti
     req = doctor.request(resolved.recipe)
     wait = f"wait up to {opts.wait_for_resources:g}s" if opts.wait_for_resources else "check once"
     item("resources", f"{req['nodes']} node(s), {req['bundles']} GPU(s), {req['bundles']} CPU(s) alive ({wait})")
+    dist = next((s for s in plan.steps if isinstance(s, TorchDist)), None)
+    if dist:
+        item("torch-dist", f"a Ray job on the target, skipped there when {dist.save} holds this conversion: "
+             f"(cd {dist.slime} && {shlex.join(dist.converter_argv)})")
     checks = ["entrypoint " + req["entrypoint"]]
     if req["gpus"]:
         checks += [m for m, _, _ in doctor.STACK] + [f"{req['gpus']} {req['gpu']} GPUs"]
@@ -432,17 +490,11 @@ def dry_run(resolved: Resolved, plan: Plan, target: Target, sid: str, opts: Opti
     out.append(f"       runtime_env: {json.dumps({'env_vars': plan.env})}")
     if plan.run_config:
         out.append(f"       working_dir: a temp dir holding {RUN_CONFIG_FILE} (the W&B run config), uploaded by Ray")
-    forwarded = _submit(plan).forward_env
+    forwarded = plan.job.forward_env
     if forwarded:
         out.append(f"       forwarded from this environment at submit time: {', '.join(forwarded)}")
     item("follow", "stream the job's logs; exit code 0 if it SUCCEEDED, 1 otherwise; Ctrl-C: stop or detach")
     return "\n".join(out) + "\n"
-
-
-def _submit(plan: Plan) -> Step:
-    step = plan.step("submit")
-    assert step is not None, "every plan ends with a submit step"
-    return step
 
 
 def _multi_node_needs_cluster(plan: Plan) -> UserError:

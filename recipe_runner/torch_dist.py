@@ -1,22 +1,22 @@
 """The torch-dist step: slime's HF -> Megatron torch_dist converter with exactly the training run's model args.
 
-The model args come from the one builder the training argv uses (models.model_args), so the checkpoint training
-loads is built with the architecture training assumes. The converter runs under `torchrun` on one node's GPUs
-(at most one process per layer: the tool sets pipeline parallelism to the world size and asserts
-world_size <= num_layers, THUDM/slime@624b824a:tools/convert_hf_to_torch_dist.py:45-72). The run itself
-(skip when done, Kimi's model_type, atomic output) is torch_dist_job.py, shared by `launch` and the scripts.
+The model args come from the one builder the training argv uses (models.model_flags, with the values of the built
+train args), so the checkpoint training loads is built with the architecture training assumes. The converter runs
+under `torchrun` on one node's GPUs (at most one process per layer: the tool sets pipeline parallelism to the world
+size and asserts world_size <= num_layers, THUDM/slime@624b824a:tools/convert_hf_to_torch_dist.py:45-72). The run
+itself (skip when done, Kimi's model_type, atomic output) is torch_dist_job.py, shared by `launch` and the scripts.
 """
 
 from __future__ import annotations
 
 import math
 
-from recipe_runner.ckpt_paths import CheckpointPaths
 from recipe_runner.estimate import params
 from recipe_runner.hardware import GPUS
-from recipe_runner.models import model_args
+from recipe_runner.models import model_flags
 from recipe_runner.resolve import Resolved
-from recipe_runner.torch_dist_job import MODEL_TYPE_REWRITE, TOOL, command
+from recipe_runner.steps import Arg, TrainArgs
+from recipe_runner.torch_dist_job import MODEL_TYPE_REWRITE, TOOL
 
 BF16_BYTES = 2
 
@@ -30,24 +30,12 @@ def launcher(nproc: int) -> list[str]:
     return ["python3"] if nproc == 1 else ["torchrun", "--nproc-per-node", str(nproc)]
 
 
-def spec(resolved: Resolved, paths: CheckpointPaths) -> dict:
-    """What torch_dist_job.run needs, as JSON data (the Ray job's only input)."""
-    r = resolved.recipe
-    return {"hf": paths.bf16, "save": paths.torch_dist, "slime": r.launch.working_dir,
-            "pythonpath": list(r.launch.pythonpath), "command": launcher(processes(resolved)),
-            "model_args": model_args(resolved.shape, r.model.extra_args)}
-
-
-def slime_argv(s: dict) -> list[str]:
-    """The converter's argv after the script name, as the plan's paths give it (what slime's parser reads)."""
-    return command(s, s["hf"], s["save"])[len(s["command"]) + 1:]
-
-
-def step_argv(s: dict) -> list[str]:
-    """`recipe-runner torch-dist ...`: the step as the shell and sbatch scripts run it (cli: prep_cli)."""
-    nproc = s["command"][-1] if len(s["command"]) > 1 else "1"
-    return ["recipe-runner", "torch-dist", "--slime", s["slime"], "--pythonpath", ":".join(s["pythonpath"]),
-            "--nproc-per-node", nproc, s["hf"], s["save"], "--", *s["model_args"]]
+def model_args(resolved: Resolved, train: TrainArgs) -> list[str]:
+    """The model flags with the values training runs with: the model group's flags, each read from the built
+    train args (a later group, e.g. training.extra_args, may have replaced a derived value)."""
+    final = train.flags()
+    flags = [a.flag for a in model_flags(resolved.shape, resolved.recipe.model.extra_args)]
+    return [w for f in flags if f in final for w in Arg(f, final[f]).argv]
 
 
 def description(resolved: Resolved) -> str:

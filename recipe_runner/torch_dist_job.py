@@ -30,6 +30,7 @@ TRACKER = "latest_checkpointed_iteration.txt"  # Megatron's: the iteration (or "
 MANIFEST = "recipe-runner-torch-dist.json"  # beside the tracker: what the checkpoint was made from
 MODEL_TYPE_REWRITE = {"kimi_k2": "deepseek_v3"}  # slime's converter knows Kimi-K2 as DeepSeek-V3
 EXIT_BAD_INPUT = 2
+BAD_INPUT = "error: torch-dist input: "  # the line a bad input prints (launch turns it into exit 2)
 
 
 class InputError(Exception):
@@ -107,7 +108,7 @@ def run(spec: dict) -> int:
             return 0
         config = check_source(spec)
     except InputError as e:
-        print(f"error: torch-dist: {e}", file=sys.stderr)
+        print(f"{BAD_INPUT}{e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     save = Path(spec["save"])
     save.parent.mkdir(parents=True, exist_ok=True)
