@@ -108,7 +108,7 @@ def build_plan(resolved: Resolved, findings: list[Finding] = ()) -> Plan:
     train = train_args(resolved, ck)
     env = job_env_vars(r)
     run_config = tracking.run_config_text(r)
-    steps = [*prep_steps.steps(resolved, ck, train), *_ray_steps(r), _submit_step(r, env, train, bool(run_config))]
+    steps = [*prep_steps.steps(resolved, ck), *_ray_steps(r), _submit_step(r, env, train, bool(run_config))]
     return Plan(
         recipe=r.name, mode=r.precision.mode, fingerprint=resolved.fingerprint, env=env, train=train, steps=steps,
         warnings=[f.line() for f in findings if f.severity == "warning"] + prep_steps.warnings(resolved),

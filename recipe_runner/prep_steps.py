@@ -15,7 +15,7 @@ from recipe_runner import torch_dist
 from recipe_runner.ckpt_paths import CheckpointPaths
 from recipe_runner.precision import conversion_params, mode
 from recipe_runner.resolve import Resolved
-from recipe_runner.steps import Conversion, Step, TrainArgs
+from recipe_runner.steps import Conversion, Step
 from recipe_runner.torch_dist_job import command
 
 
@@ -72,7 +72,7 @@ class TorchDist(Step):
                 "converter_argv": self.converter_argv}
 
 
-def steps(resolved: Resolved, paths: CheckpointPaths, train: TrainArgs) -> list[Step]:
+def steps(resolved: Resolved, paths: CheckpointPaths) -> list[Step]:
     r = resolved.recipe
     out: list[Step] = []
     if paths.dequantize:
@@ -81,7 +81,7 @@ def steps(resolved: Resolved, paths: CheckpointPaths, train: TrainArgs) -> list[
                               "DST already holds this conversion)"))
     out.append(TorchDist(hf=paths.bf16, save=paths.torch_dist, slime=r.launch.working_dir,
                          pythonpath=tuple(r.launch.pythonpath), nproc_per_node=torch_dist.processes(resolved),
-                         model_args=tuple(torch_dist.model_args(resolved, train)),
+                         model_args=tuple(torch_dist.model_args(resolved)),
                          description=torch_dist.description(resolved)))
     m = mode(r.precision.mode)
     if paths.rollout_converted:

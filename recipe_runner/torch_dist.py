@@ -1,10 +1,10 @@
 """The torch-dist step: slime's HF -> Megatron torch_dist converter with exactly the training run's model args.
 
-The model args come from the one builder the training argv uses (models.model_flags, with the values of the built
-train args), so the checkpoint training loads is built with the architecture training assumes. The converter runs
-under `torchrun` on one node's GPUs (at most one process per layer: the tool sets pipeline parallelism to the world
-size and asserts world_size <= num_layers, THUDM/slime@624b824a:tools/convert_hf_to_torch_dist.py:45-72). The run
-itself (skip when done, Kimi's model_type, atomic output) is torch_dist_job.py, shared by `launch` and the scripts.
+The model args come from the one builder the training argv uses (models.model_flags), so the checkpoint training
+loads is built with the architecture training assumes. The converter runs under `torchrun` on one node's GPUs (at
+most one process per layer: the tool sets pipeline parallelism to the world size and asserts world_size <=
+num_layers, THUDM/slime@624b824a:tools/convert_hf_to_torch_dist.py:45-72). The run itself (skip when done, Kimi's
+model_type, atomic output) is torch_dist_job.py, shared by `launch` and the scripts.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from recipe_runner.estimate import params
 from recipe_runner.hardware import GPUS
 from recipe_runner.models import model_flags
 from recipe_runner.resolve import Resolved
-from recipe_runner.steps import Arg, TrainArgs
+from recipe_runner.steps import split_flags
 from recipe_runner.torch_dist_job import MODEL_TYPE_REWRITE, TOOL
 
 BF16_BYTES = 2
@@ -30,12 +30,15 @@ def launcher(nproc: int) -> list[str]:
     return ["python3"] if nproc == 1 else ["torchrun", "--nproc-per-node", str(nproc)]
 
 
-def model_args(resolved: Resolved, train: TrainArgs) -> list[str]:
-    """The model flags with the values training runs with: the model group's flags, each read from the built
-    train args (a later group, e.g. training.extra_args, may have replaced a derived value)."""
-    final = train.flags()
-    flags = [a.flag for a in model_flags(resolved.shape, resolved.recipe.model.extra_args)]
-    return [w for f in flags if f in final for w in Arg(f, final[f]).argv]
+def model_args(resolved: Resolved) -> list[str]:
+    """The model group of train.py's argv (models.model_flags with model.extra_args), with any of its flags that
+    training.extra_args sets again taking that value (argparse reads the last); the plan's parallelism and
+    performance flags are not model args, so a dispatcher the perf group picks (DeepEP's flex) stays out."""
+    r = resolved.recipe
+    derived = model_flags(resolved.shape, r.model.extra_args)
+    names = {a.flag for a in derived}
+    again = {a.flag: a for a in split_flags(r.training.extra_args) if a.flag in names}
+    return [w for a in derived for w in again.get(a.flag, a).argv]
 
 
 def description(resolved: Resolved) -> str:
