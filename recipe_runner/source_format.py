@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from recipe_runner.errors import user_error
+from recipe_runner.errors import UserError, user_error
 from recipe_runner.limits import MAX_CONFIG_BYTES
 from recipe_runner.quant.qconfig import read_quantization_config
 from recipe_runner.spec import Recipe
@@ -32,32 +32,29 @@ class SourceFormat:
 
 
 def hf_config(path: str) -> dict | None:
-    """`path`/config.json as a dict, or None when it is not on this machine; unreadable JSON is exit 2."""
+    """`path`/config.json as a dict, or None when it is not here or not a JSON object (the checkpoint rules,
+    checks/checkpoint.py, report a malformed one with the file and the fix)."""
     file = Path(path).expanduser() / "config.json"
-    if not file.is_file():
-        return None
-    if file.stat().st_size > MAX_CONFIG_BYTES:
-        raise user_error(str(file), f"is over the {MAX_CONFIG_BYTES}-byte limit of a config.json",
-                         hint="point checkpoints.hf at a Hugging Face checkpoint", title="invalid checkpoint")
     try:
+        if not file.is_file() or file.stat().st_size > MAX_CONFIG_BYTES:
+            return None
         data = json.loads(file.read_text())
-    except (OSError, ValueError) as e:
-        raise user_error(str(file), f"cannot be read as JSON: {e}", hint="restore config.json from the release",
-                         title="invalid checkpoint") from None
-    if not isinstance(data, dict):
-        raise user_error(str(file), "is not a JSON object", hint="restore config.json from the release",
-                         title="invalid checkpoint")
-    return data
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def from_config(config: dict, where: str) -> tuple[str, tuple[int, int] | None, int | None] | None:
-    """(format, block, group) a config.json's quantization_config declares, None for an unquantized one.
-
-    Multimodal wrappers (Kimi-K2.5) keep it in text_config. A quantization we cannot dequantize is exit 2."""
+    """(format, block, group) a config.json's quantization_config declares; ("bf16", None, None) for an unquantized
+    one; None when it is malformed (the checkpoint rules say how). Multimodal wrappers (Kimi-K2.5) keep it in
+    text_config. A well-formed quantization we cannot dequantize is exit 2."""
     text = config.get("text_config") if isinstance(config.get("text_config"), dict) else {}
-    qc = read_quantization_config(config if "quantization_config" in config else text, where)
-    if qc is None:
+    try:
+        qc = read_quantization_config(config if "quantization_config" in config else text, where)
+    except UserError:
         return None
+    if qc is None:
+        return "bf16", None, None
     kind = getattr(qc.params, "mode", None)  # the converter's sub-command: fp8 | int4
     if kind == "fp8":
         return "fp8-block", tuple(qc.params.block_size), None
@@ -72,16 +69,15 @@ def from_config(config: dict, where: str) -> tuple[str, tuple[int, int] | None, 
 def detect(r: Recipe, model_config: dict) -> SourceFormat:
     """The format of checkpoints.hf and where that came from (see the module docstring for the order)."""
     cfg = hf_config(r.checkpoints.hf)
-    if cfg is not None:
-        where = str(Path(r.checkpoints.hf).expanduser() / "config.json")
-        found = from_config(cfg, where)
-        fmt, block, group = found or ("bf16", None, None)
-        return SourceFormat(fmt, f"{where} (read here)", cfg, block, group)
+    where = str(Path(r.checkpoints.hf).expanduser() / "config.json")
+    found = from_config(cfg, where) if cfg is not None else None
+    if found:
+        return SourceFormat(found[0], f"{where} (read here)", cfg, *found[1:])
     if r.checkpoints.hf_format:
         return SourceFormat(r.checkpoints.hf_format, "checkpoints.hf_format")
     if r.model.source_format:
         return SourceFormat(r.model.source_format, "model.source_format")
     found = from_config(model_config, f"model.config {r.model.config}")
-    if found:
+    if found and found[0] != "bf16":
         return SourceFormat(found[0], f"the quantization_config of model.config {r.model.config}", None, *found[1:])
     return SourceFormat("bf16", f"model.config {r.model.config} has no quantization_config")

@@ -14,6 +14,7 @@ import pytest
 
 from recipe_runner.api import plan
 from recipe_runner.cli import main
+from recipe_runner.models import load_config
 from recipe_runner.prep_steps import TorchDist
 from recipe_runner.render import render
 from recipe_runner.torch_dist_job import MANIFEST, TRACKER, run
@@ -31,6 +32,7 @@ with open(os.environ["STUB_LOG"], "a") as f:
     f.write(json.dumps(["recipe-runner", *sys.argv[1:]]) + "\\n")
 sys.path.insert(0, {repo!r})
 from recipe_runner.cli import main
+from recipe_runner.models import load_config
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -169,7 +171,7 @@ def test_launch_runs_torch_dist_as_a_ray_job_then_submits(tmp_path: Path, ray_ad
     recipes = write_recipes(tmp_path)
     write_slime_tools(tmp_path)
     (tmp_path / "hf").mkdir()
-    (tmp_path / "hf" / "config.json").write_text(json.dumps({"model_type": "qwen3"}))
+    (tmp_path / "hf" / "config.json").write_text(json.dumps(load_config("qwen3-4b")))  # the recipe's model
     overrides = ["checkpoints.ref_load=null", f"checkpoints.torch_dist={tmp_path}/made_torch_dist",
                  f"+launch.env.RR_TOOL_LOG={tmp_path}/tools.log"]
     args = ["launch", "tiny-launch", *overrides, "--recipes-dir", str(recipes), "--address", ray_address]
