@@ -92,11 +92,10 @@ def dashboard_address(r: Recipe) -> str:
 
 
 def job_paths(r: Recipe, ck: CheckpointPaths) -> dict[str, str]:
-    """Every path the steps and train.py read or write, by recipe field: what KubeRay pods must find on a mounted
-    volume."""
+    """Every path train.py reads or writes, by recipe field: what KubeRay pods must find on a mounted volume (the
+    preparation steps run before the job, where the checkpoints are)."""
     d = r.data  # launch.working_dir is not here: slime's checkout is part of the image
-    paths = {"checkpoints.hf": ck.hf, "checkpoints.bf16": ck.bf16, "checkpoints.torch_dist": ck.torch_dist,
-             "checkpoints.rollout": ck.rollout, "checkpoints.ref_load": ck.ref_load,
+    paths = {"checkpoints.rollout": ck.rollout, "checkpoints.ref_load": ck.ref_load,
              "checkpoints.load": ck.load, "checkpoints.save": ck.save, "data.prompt_data": d.prompt_data}
     paths.update({f"data.eval.datasets.{k}": v for k, v in d.eval.datasets.items()})
     return {k: v for k, v in paths.items() if v}

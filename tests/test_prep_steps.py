@@ -76,8 +76,9 @@ def test_a_release_in_the_modes_rollout_format_is_served_as_is() -> None:
     p = plan("kimi-k2-thinking-int4", ["checkpoints.hf=/data/Kimi-K2-Thinking"])
     assert [s.name for s in p.steps] == ["dequant-bf16", "torch-dist", "ray-head", "ray-workers", "submit"]
     assert p.train_args[p.train_args.index("--hf-checkpoint") + 1] == "/data/Kimi-K2-Thinking"
-    assert p.paths["checkpoints.bf16"] == "/data/Kimi-K2-Thinking-bf16"
-    assert p.paths["checkpoints.torch_dist"] == "/data/Kimi-K2-Thinking_torch_dist"
+    dequant, dist = p.steps[:2]
+    assert (dequant.src, dequant.dst) == ("/data/Kimi-K2-Thinking", "/data/Kimi-K2-Thinking-bf16")
+    assert (dist.hf, dist.save) == ("/data/Kimi-K2-Thinking-bf16", "/data/Kimi-K2-Thinking_torch_dist")
     # another group size than the release's: the rollout checkpoint is converted from the BF16 copy
     other = prep("kimi-k2-thinking-int4", "precision.group_size=128", "checkpoints.hf_format=int4-pack")
     assert [s.name for s in other] == ["dequant-bf16", "torch-dist"]  # the release's group size is unknown here
@@ -121,7 +122,7 @@ def test_given_paths_are_used_as_they_are() -> None:
     assert [s.name for s in steps] == ["torch-dist"]  # a given bf16 is not made
     assert (steps[0].hf, steps[0].save) == ("/data/ds-bf16", "/data/ds-dist")
     legacy = plan("qwen3-4b-bf16", ["checkpoints.ref_load=/data/old_torch_dist"])  # the field before torch_dist
-    assert legacy.paths["checkpoints.torch_dist"] == "/data/old_torch_dist"
+    assert next(s for s in legacy.steps if isinstance(s, TorchDist)).save == "/data/old_torch_dist"
     assert legacy.train_args[legacy.train_args.index("--ref-load") + 1] == "/data/old_torch_dist"
 
 

@@ -2,7 +2,8 @@
 then a flag sweep: override sets that make the plan emit every optional flag the argument builder knows.
 
 A combination our own checks reject is not a case (recorded as `n/a` with the first reason); every other
-combination's plan goes to slime's real parser (worker.py)."""
+combination's plan goes to slime's real parser (worker.py). Last, every shipped recipe's torch-dist step: the argv
+of slime's HF -> torch_dist converter, parsed the way the tool parses it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from recipe_runner import api, doctor
 from recipe_runner.compose import list_recipes
 from recipe_runner.errors import UserError
 from recipe_runner.precision import MODES
+from recipe_runner.prep_steps import TorchDist
 from recipe_runner.resolve import resolve
+from recipe_runner.torch_dist_job import TOOL
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,23 @@ SWEEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
+def torch_dist_cases(recipes_dir: str | None = None) -> list[Case]:
+    """Every shipped recipe's torch-dist step: slime's converter parses its argv with Megatron's parser and the
+    tool's own arguments, in a world of the step's processes (it shares Megatron's model arguments with train.py)."""
+    out = []
+    for name, _ in list_recipes(recipes_dir):
+        resolved, findings = api.check(name, [], recipes_dir)
+        p = api.build_plan(resolved, findings)
+        step = next(s for s in p.steps if isinstance(s, TorchDist))
+        req = doctor.request(resolved.recipe, p, resolved.shape.config)
+        cid = f"{name} torch-dist"
+        out.append(Case(cid, name, resolved.recipe.precision.mode, "torch-dist step", "", {
+            "id": cid, "kind": "torch-dist", "train_args": step.converter_argv[step.converter_argv.index(TOOL) + 1:],
+            "env": {"WORLD_SIZE": str(step.nproc_per_node)}, "model_config": req["model_config"],
+            "gpu_capability": req["gpu_capability"]}))
+    return out
+
+
 def cases(recipes_dir: str | None = None) -> list[Case]:
     out = []
     for name, _ in list_recipes(recipes_dir):
@@ -69,7 +89,7 @@ def cases(recipes_dir: str | None = None) -> list[Case]:
     for name, overrides in SWEEPS:
         mode = resolve(name, (), recipes_dir).recipe.precision.mode
         out.append(case(name, mode, "sweep: " + " ".join(overrides), list(overrides), recipes_dir))
-    return out
+    return out + torch_dist_cases(recipes_dir)
 
 
 def case(name: str, mode: str, label: str, overrides: list[str], recipes_dir: str | None) -> Case:

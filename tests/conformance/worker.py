@@ -1,9 +1,10 @@
 """Runs in the conformance environment (tests/conformance/setup_env.sh), not in CI's Python.
 
-Reads cases (JSON: [{"id", "train_args", "env", "model_config", "gpu_capability"}]) from argv[1], runs slime's real
-`parse_args` on each through `recipe_runner.doctor.run_slime_parser` (the same code `doctor --slime` and launch's
-pre-flight run), and writes one JSON list of results to argv[4] (stdout belongs to what slime and Megatron print).
-argv[2] and argv[3] are the slime and Megatron-LM checkouts.
+Reads cases (JSON: [{"id", "train_args", "env", "model_config", "gpu_capability"}, "kind"?]) from argv[1], runs
+slime's real `parse_args` on each (a "torch-dist" case: the argument handling of slime's converter tool) through
+`recipe_runner.doctor.run_slime_parser` (the same code `doctor --slime` and launch's pre-flight run), and writes
+one JSON list of results to argv[4] (stdout belongs to what slime and Megatron print). argv[2] and argv[3] are the
+slime and Megatron-LM checkouts.
 """
 
 from __future__ import annotations
@@ -30,6 +31,26 @@ def cpu_stand_ins() -> None:
     cpu_stand_ins.lib = lib  # keep the definitions alive
 
 
+def converter_get_args(slime: str):
+    """The argument handling of slime's HF -> torch_dist converter, its own code: `add_convertion_args` and
+    `get_args` (THUDM/slime@624b824a:tools/convert_hf_to_torch_dist.py:21-78: Megatron's parse_args with the tool's
+    arguments, slime's set_default_megatron_args, the pipeline size it picks from WORLD_SIZE, Megatron's
+    validate_args), executed from the tool's source without its module imports (they load the GPU model code)."""
+    import ast
+    import os
+
+    from megatron.training.arguments import parse_args, validate_args
+    from slime.backends.megatron_utils.arguments import set_default_megatron_args
+
+    path = Path(slime) / "tools" / "convert_hf_to_torch_dist.py"
+    tree = ast.parse(path.read_text())
+    wanted = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name in ("add_convertion_args", "get_args")]
+    namespace = {"os": os, "parse_args": parse_args, "validate_args": validate_args,
+                 "set_default_megatron_args": set_default_megatron_args}
+    exec(compile(ast.Module(wanted, []), str(path), "exec"), namespace)
+    return namespace["get_args"]
+
+
 def main(argv: list[str]) -> int:
     cases = json.loads(Path(argv[1]).read_text())
     sys.path[:0] = [argv[2], argv[3], str(REPO)]
@@ -38,9 +59,11 @@ def main(argv: list[str]) -> int:
 
     from recipe_runner.doctor import run_slime_parser
 
+    converter = converter_get_args(argv[2])
     results = []
     for case in cases:
-        r = run_slime_parser(parse_args, case["train_args"], case["env"], case["model_config"],
+        parser = converter if case.get("kind") == "torch-dist" else parse_args
+        r = run_slime_parser(parser, case["train_args"], case["env"], case["model_config"],
                              case["gpu_capability"], case.get("run_config", ""))
         results.append({"id": case["id"], **asdict(r)})
         print(f"{case['id']}: {r.error or 'OK'} {r.unconsumed or ''} {r.abbreviated or ''}", file=sys.stderr)
