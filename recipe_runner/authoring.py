@@ -52,7 +52,7 @@ def new_recipe(name: str, base: str, recipes_dir: str, model_config: str | None 
                              hint="use the existing option (model=...) or remove it")
         groups["model"] = option
         if hf:
-            fields |= {"checkpoints.hf": hf, "checkpoints.ref_load": hf + "_torch_dist"}
+            fields |= {"checkpoints.hf": hf}  # the other checkpoint paths derive from it (ckpt_paths.py)
     for o in overrides:
         key, eq, value = o.partition("=")
         if not eq or key.startswith(("+", "~")):
