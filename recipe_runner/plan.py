@@ -254,7 +254,7 @@ def _submit_step(r: Recipe, env: dict[str, str], train: TrainArgs, run_config: b
     script = entry if posixpath.isabs(entry) else posixpath.join(r.launch.working_dir, entry)
     return Job(address=dashboard_address(r), script=script, train=train, env_vars=env,
                working_dir=tracking.RUN_CONFIG_DIR if run_config else None,
-               forward_env=tuple(r.launch.forward_env),
+               forward_env=list(r.launch.forward_env),
                description="submit slime's train.py as a Ray job and follow its logs")
 
 

@@ -113,7 +113,7 @@ class Step(ABC):
     description: str = ""
     env: dict[str, str] = field(default_factory=dict)  # env vars of the step's own command (none today)
     where: ClassVar[str] = "head"  # the head node, or "each worker node"
-    forward_env: tuple[str, ...] = ()  # env vars passed from the caller at run time, by name
+    forward_env: list[str] = field(default_factory=list)  # env vars passed from the caller at run time, by name
 
     @property
     @abstractmethod
@@ -179,11 +179,6 @@ class RayHead(Step):
         return ["ray", "start", "--head", "--node-ip-address", ip, "--port", str(self.port), "--num-gpus",
                 str(self.gpus), "--disable-usage-stats", "--dashboard-host", "0.0.0.0", "--dashboard-port",
                 str(self.dashboard_port)]
-
-    @property
-    def address(self) -> str:
-        """The GCS address the workers join (HOST:PORT)."""
-        return host_port(self.ip, self.port)
 
     def fields(self) -> dict:
         return {"ip": self.ip, "port": self.port, "dashboard_port": self.dashboard_port, "gpus": self.gpus}
