@@ -23,6 +23,7 @@ from recipe_runner import __version__, run_config
 from recipe_runner.compose import SHIPPED_RECIPES, as_literal
 from recipe_runner.errors import RunError, UserError, user_error
 from recipe_runner.plan import Plan
+from recipe_runner.prep_steps import preparation
 from recipe_runner.render import render, yml
 from recipe_runner.render.sh import command as sh_command
 from recipe_runner.render.sh import comment
@@ -148,8 +149,6 @@ def recipe_yaml(resolved: Resolved) -> str:
 
 def convert_sh(plan: Plan) -> str:
     """The checkpoint preparation steps (dequant-bf16, torch-dist, convert) as a script of their own."""
-    from recipe_runner.prep_steps import preparation
-
     body = [sh_command(step.argv) for step in preparation(plan.steps)]
     return "\n".join(["#!/usr/bin/env bash",
                       comment(f"The checkpoint preparation of recipe {plan.recipe}; each step skips itself when its "

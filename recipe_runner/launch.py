@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recipe_runner import doctor, run_config
+from recipe_runner import doctor, run_config, torch_dist_job
 from recipe_runner.errors import Problem, RunError, UserError, user_error
 from recipe_runner.extras import require
 from recipe_runner.plan import Plan
@@ -81,7 +81,7 @@ def launch(resolved: Resolved, plan: Plan, opts: Options) -> int:
         print(f"ray: {target.address} (from {target.source})")
         client = connect(target.address)
         check_resources(target.address, doctor.request(resolved.recipe), opts.wait_for_resources)
-        torch_dist_job(client, plan)
+        run_torch_dist(client, plan)
         preflight(client, resolved, plan)
         sid = submit(client, plan, sid)
         if opts.detach:
@@ -180,28 +180,26 @@ def dequantize_if_needed(plan: Plan) -> None:
 
 # ---- torch_dist -------------------------------------------------------------------------------------------------
 
-def torch_dist_job(client: JobSubmissionClient, plan: Plan) -> None:
+def run_torch_dist(client: JobSubmissionClient, plan: Plan) -> None:
     """The torch-dist step as a Ray job on the target (torch_dist_job.py's source, stdlib only, so recipe-runner
     need not be installed there), on a node with the GPUs it uses; it skips itself when DST holds the conversion.
     Exit 2 of the job (a bad input) is exit 2 here, any other failure exit 1."""
     step = next((s for s in plan.steps if isinstance(s, TorchDist)), None)
     if step is None:
         return
-    from recipe_runner import torch_dist_job as job
-
     sid = f"{submission_id(plan)}-torch-dist-{uuid.uuid4().hex[:6]}"
     gpus = step.nproc_per_node if plan.ray_gpus_per_node else 0
     print(f"torch-dist: job {sid}: {step.hf} -> {step.save}")
-    submit_job(client, entrypoint=shlex.join(["python3", "-c", Path(job.__file__).read_text(),
+    submit_job(client, entrypoint=shlex.join(["python3", "-c", Path(torch_dist_job.__file__).read_text(),
                                               json.dumps(step.spec)]),
                runtime_env={"env_vars": plan.env}, submission_id=sid, entrypoint_num_gpus=gpus)
     status = wait_terminal(client, sid)
     logs = client.get_job_logs(sid)
     sys.stdout.write(logs)
     if str(status) != "SUCCEEDED":
-        error = next((ln for ln in logs.splitlines() if ln.startswith(job.BAD_INPUT)), None)
+        error = next((ln for ln in logs.splitlines() if ln.startswith(torch_dist_job.BAD_INPUT)), None)
         if error:
-            raise user_error("checkpoints.torch_dist", error.removeprefix(job.BAD_INPUT),
+            raise user_error("checkpoints.torch_dist", error.removeprefix(torch_dist_job.BAD_INPUT),
                              rule="the torch-dist step converts checkpoints.bf16 into an empty or new directory",
                              hint="fix the input it names, then launch again", title="the torch-dist step failed")
         raise RunError(f"the torch-dist job {sid} ended {status}")

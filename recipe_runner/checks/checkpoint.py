@@ -21,7 +21,9 @@ from recipe_runner.models import ModelShape
 from recipe_runner.precision import FP8_BLOCK, mode
 from recipe_runner.quant.header import HeaderError, read_header
 from recipe_runner.quant.rules import int4_ignored
+from recipe_runner.resolve import Resolved
 from recipe_runner.spec import Recipe
+from recipe_runner.torch_dist import model_args
 from recipe_runner.torch_dist_job import MANIFEST, TRACKER
 
 SLIME_FP8 = "THUDM/slime@624b824a:slime/backends/megatron_utils/megatron_to_hf/processors/quantizer_fp8.py:11-15"
@@ -288,11 +290,6 @@ def ref_load_is_megatron(r: Recipe, s: ModelShape) -> Iterator[Finding]:
 
 def torch_dist_model_args(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     """An existing torch_dist made by the torch-dist step must have been made with the model args training uses."""
-    import json
-
-    from recipe_runner.resolve import Resolved
-    from recipe_runner.torch_dist import model_args
-
     ck = derive(r, s.config)
     manifest = Path(ck.torch_dist).expanduser() / MANIFEST
     try:
