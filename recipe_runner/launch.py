@@ -195,14 +195,16 @@ def run_torch_dist(client: JobSubmissionClient, plan: Plan) -> None:
                runtime_env={"env_vars": plan.env}, submission_id=sid, entrypoint_num_gpus=gpus)
     status = wait_terminal(client, sid)
     logs = client.get_job_logs(sid)
-    sys.stdout.write(logs)
+    lines = logs.splitlines(keepends=True)  # from the job's first line on (Ray may echo the entrypoint first)
+    first = next((i for i, ln in enumerate(lines) if ln.startswith(("torch-dist", torch_dist_job.BAD_INPUT))), 0)
+    sys.stdout.write("".join(lines[first:]))
     if str(status) != "SUCCEEDED":
         error = next((ln for ln in logs.splitlines() if ln.startswith(torch_dist_job.BAD_INPUT)), None)
         if error:
             raise user_error("checkpoints.torch_dist", error.removeprefix(torch_dist_job.BAD_INPUT),
                              rule="the torch-dist step converts checkpoints.bf16 into an empty or new directory",
                              hint="fix the input it names, then launch again", title="the torch-dist step failed")
-        raise RunError(f"the torch-dist job {sid} ended {status}")
+        raise RunError(f"the torch-dist job {sid} ended {status}:\n{logs[-2000:]}")
 
 
 # ---- Ray head and client ----------------------------------------------------------------------------------------

@@ -73,7 +73,8 @@ def test_deepep_dispatcher_replaces_the_model_default_instead_of_following_it() 
 
 def test_steps_are_typed_and_render_their_argv() -> None:
     p = plan("qwen3-235b-a22b-int4", ["cluster.ray.head_ip=fd00::1", "cluster.ray.port=6390"])
-    convert, head, workers, job = p.steps
+    dist, convert, head, workers, job = p.steps  # dist: the torch-dist step (tests/test_prep_steps.py)
+    assert dist.name == "torch-dist"
     assert isinstance(convert, Conversion) and convert.params == {"group_size": 128}
     assert convert.argv == ["recipe-runner", "convert", "int4", convert.src, convert.dst, "--group-size", "128"]
     assert isinstance(head, RayHead) and (head.ip, head.port, head.gpus) == ("fd00::1", 6390, 8)
@@ -98,8 +99,8 @@ def test_json_keeps_the_contract_and_adds_each_steps_fields() -> None:
     for step, data in zip(p.steps, d["steps"], strict=True):
         assert list(data)[:6] == ["name", "argv", "env", "description", "where", "forward_env"]
         assert data["argv"] == step.argv
-    assert d["steps"][0] | {"argv": None} == {
-        "name": "convert", "argv": None, "env": {}, "description": p.steps[0].description, "where": "head",
+    assert d["steps"][1] | {"argv": None} == {
+        "name": "convert", "argv": None, "env": {}, "description": p.steps[1].description, "where": "head",
         "forward_env": [], "kind": "int4", "src": "/root/Qwen3-30B-A3B", "dst": "/root/Qwen3-30B-A3B-INT4-g128",
         "params": {"group_size": 128}}
 
@@ -161,7 +162,7 @@ def test_the_rendered_convert_command_and_the_launchers_skip_test_agree(tmp_path
     src = make_checkpoint(tmp_path / "hf", "qwen3_moe", shards=1)
     p = build_plan(resolve("qwen3-30b-a3b-int4", [f"precision={mode}", f"checkpoints.hf={src}"]))  # no checks
     step, params = conversion(p)
-    assert step is p.steps[0] and params.mode == step.kind
+    assert step is p.step("convert") and params.mode == step.kind
     assert not already_converted(p)
-    assert main([*p.steps[0].argv[1:], "--quiet"]) == 0
+    assert main([*step.argv[1:], "--quiet"]) == 0
     assert already_converted(p)

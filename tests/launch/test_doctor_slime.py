@@ -16,10 +16,10 @@ def doctor(tmp_path: Path, *overrides: str, slime: Path | None = None):
 
 
 def test_the_plan_passes_and_what_is_absent_here_is_said_apart(tmp_path: Path) -> None:
-    result = doctor(tmp_path)
+    result = doctor(tmp_path, f"checkpoints.ref_load={tmp_path}/absent_torch_dist")
     assert result.code == 0, result.out + result.err
     assert "ok       slime parser" in result.out and "each consumed by a parser" in result.out
-    assert f"not checked here  --ref-load {tmp_path}/torch_dist is absent on this node" in result.out
+    assert f"not checked here  --ref-load {tmp_path}/absent_torch_dist is absent on this node" in result.out
     assert "rejected" not in result.out
 
 
