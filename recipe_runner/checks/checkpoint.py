@@ -307,6 +307,17 @@ def torch_dist_model_args(r: Recipe, s: ModelShape) -> Iterator[Finding]:
                     "conversion are the training run's)")
 
 
+def hf_format_agrees(r: Recipe, s: ModelShape) -> Iterator[Finding]:
+    """checkpoints.hf_format is for a checkpoint not readable here: where config.json says otherwise, it wins."""
+    ck = derive(r, s.config)
+    said = r.checkpoints.hf_format
+    if said and ck.source.config is not None and said != ck.source.format:
+        yield warning("checkpoint.hf-format", "checkpoints.hf_format",
+                      f"says {said}, but {ck.source.origin} says {ck.source.format}: the plan follows the file",
+                      hint="drop checkpoints.hf_format (it is read from config.json where readable), or fix it",
+                      source="recipe_runner/source_format.py (the order in which the format is read)")
+
+
 # The tensors each quantized release stores beside its weights: what the dequant-bf16 step reads.
 RELEASE_TENSORS = {"fp8-block": "weight_scale_inv", "int4-pack": "weight_packed"}
 
@@ -378,4 +389,4 @@ def model_config_matches(r: Recipe, s: ModelShape) -> Iterator[Finding]:
 
 
 RULES = (paths_here, rollout_quantization, int4_group_size, int4_ignore_rules, ref_load_is_megatron,
-         torch_dist_model_args, dequant_source, conversion_source, model_config_matches)
+         torch_dist_model_args, hf_format_agrees, dequant_source, conversion_source, model_config_matches)

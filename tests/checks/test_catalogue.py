@@ -64,6 +64,9 @@ CASES = [
          rollout(int4(format="float-quantized"))),
     Case("checkpoint.rollout-quantization", "error", "checkpoints.rollout", "qwen3-4b-bf16",
          rollout(FP8, "qwen3-4b")),  # stale quantization_config on the BF16 rollout checkpoint
+    Case("checkpoint.hf-format", "warning", "checkpoints.hf_format", "qwen3-4b-bf16",
+         lambda tmp: [f"checkpoints.hf={write_checkpoint(tmp / 'hf', 'qwen3-4b', names=['lm_head.weight'])}",
+                      "checkpoints.hf_format=fp8-block"]),
     Case("checkpoint.dequant-source", "error", "checkpoints.hf", "qwen3-4b-bf16",
          hf(FP8, "qwen3-4b")),  # an FP8 config over BF16 weights: nothing to dequantize
     Case("checkpoint.int4-group-size", "error", "precision.group_size", "qwen3-30b-a3b-int4",
