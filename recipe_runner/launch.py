@@ -129,7 +129,7 @@ def conversion(plan: Plan) -> tuple[str, str, str, Params] | None:
     step = plan.step("convert")
     if step is None:
         return None
-    from recipe_runner.quant.commands import conversion_from_argv
+    from recipe_runner.cli.checkpoints import conversion_from_argv
 
     src, dst, params = conversion_from_argv(step.argv[1:])
     return params.mode, str(src), str(dst), params

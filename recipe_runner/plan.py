@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 import posixpath
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 from recipe_runner import tracking
-from recipe_runner.checks import Finding
 from recipe_runner.models import bare_flags, model_args
 from recipe_runner.precision import conversion_args, converted_dir_name, job_env, mode
 from recipe_runner.resolve import Resolved
 from recipe_runner.spec import Recipe
+
+if TYPE_CHECKING:  # the checks depend on the plan's facts (checks.checkpoint), not the other way round
+    from recipe_runner.checks import Finding
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from recipe_runner.models import load_config
 from recipe_runner.render import render
 from recipe_runner.resolve import resolve
 from recipe_runner.sweep import sweep
-from recipe_runner.tracking_cli import SWEEP_EPILOG
+from recipe_runner.cli.runs import SWEEP_EPILOG
 from tests.conftest import ROOT
 
 
