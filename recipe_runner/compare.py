@@ -25,6 +25,8 @@ from pathlib import Path
 from recipe_runner.compose import flatten
 from recipe_runner.errors import RunError, user_error
 from recipe_runner.printable import one_line
+from recipe_runner.spec import Stability
+from recipe_runner.stability import assess
 from recipe_runner.tracking import CONFIG_KEY
 
 REWARD = "rollout/raw_reward"
@@ -437,8 +439,6 @@ def baseline_run(runs: list[Run], baseline: str) -> Run:
 
 def thresholds(r: Run):
     """The run's own `tracking.stability` block from its config (it came from its recipe), else the defaults."""
-    from recipe_runner.spec import Stability
-
     given = {k[len(THRESHOLD_KEY):]: v for k, v in r.config.items() if k.startswith(THRESHOLD_KEY)}
     try:
         return Stability.model_validate(given)
@@ -448,8 +448,6 @@ def thresholds(r: Run):
 
 def with_stability(t: Table, runs: list[Run], baseline: Run) -> Table:
     """The table plus, per run, the reward gap to the baseline, the log-prob mismatch trend and a verdict."""
-    from recipe_runner.stability import assess
-
     rows = []
     for row, r in zip(t.rows, runs, strict=True):
         rep = assess(r.history, None if r is baseline else baseline.history, thresholds(r))
