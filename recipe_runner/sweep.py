@@ -60,12 +60,12 @@ class Sweep:
 def expand(overrides: list[str] | tuple[str, ...]) -> list[tuple[str, ...]]:
     """The cartesian product of the sweep overrides, other overrides repeated in each combination."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import HydraException
+    from hydra.errors import OverrideParseException
 
     try:
         parsed = OverridesParser.create().parse_overrides(list(overrides))
-    except HydraException as e:
-        raise user_error("overrides", f"cannot parse: {str(e).splitlines()[0]}",
+    except OverrideParseException as e:  # names the override it could not parse (hydra-core 1.3 hydra/errors.py)
+        raise user_error(e.override, f"cannot parse: {e.message.splitlines()[0]}",
                          rule="Hydra override grammar; sweeps are key=a,b or key=range(start,stop,step)",
                          title="invalid sweep") from None
     if not any(o.is_sweep_override() for o in parsed):
