@@ -181,6 +181,21 @@ def test_every_lazy_import_documented_is_still_there() -> None:
     assert set(LAZY) - used == set(), "no import needs these LAZY entries any more: remove them"
 
 
+# The stages a command reaches only through api.py: a CLI file that imports one is doing the library's work.
+PIPELINE = ("recipe_runner.compose", "recipe_runner.resolve", "recipe_runner.checks", "recipe_runner.plan",
+            "recipe_runner.pipeline", "recipe_runner.launch")
+
+
+def test_the_cli_is_a_thin_layer_on_top() -> None:
+    """cli/ reaches the pipeline only through api; nothing below imports cli/ (but the LAZY entries above)."""
+    through = [f"{i.importer} -> {t}" for i in ALL if i.importer.startswith("recipe_runner.cli")
+               and (t := ours(i.imported)) and t.startswith(PIPELINE)]
+    assert through == [], "call an api function instead"
+    below = [f"{i.importer} -> {t}" for i in ALL if not i.importer.startswith("recipe_runner.cli")
+             and (t := ours(i.imported)) and t.startswith("recipe_runner.cli") and (i.importer, t) not in LAZY]
+    assert below == []
+
+
 def test_the_graph_reader_sees_relative_and_lazy_imports() -> None:
     """The reader itself: a relative import resolves to our module, an import in a function is marked so."""
     convert = {i.imported: i.in_function for i in imports("recipe_runner.quant.convert")}
