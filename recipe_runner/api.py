@@ -17,7 +17,6 @@ import yaml
 
 from recipe_runner import doctor as doctor_mod
 from recipe_runner import recommend as recommend_mod
-from recipe_runner import tracking
 from recipe_runner.authoring import new_recipe
 from recipe_runner.bundle import bundle_recipe, write_bundle
 from recipe_runner.checks import Finding
@@ -34,6 +33,7 @@ from recipe_runner.launch import Options
 from recipe_runner.launch import launch as launch_plan
 from recipe_runner.layout import label
 from recipe_runner.pipeline import check, checked_plan, plan
+from recipe_runner.precision import recipe_group_size
 from recipe_runner.recipe_writer import recipe_document, write_recipe
 from recipe_runner.resolve import resolve
 from recipe_runner.resources import SCHEMA_FILE
@@ -156,7 +156,7 @@ def catalogue(recipes_dir: str | None = None) -> Catalogue:
         except UserError as e:
             broken.append((name, e))
             continue
-        group = tracking.group_size(r)
+        group = recipe_group_size(r)
         rows.append(CatalogueRow(name, r.model.name, r.precision.mode, label(r), r.cluster.gpu,
                                  str(group) if group else "-", r.maturity, r.description))
     return Catalogue(tuple(rows), tuple(broken))

@@ -49,8 +49,6 @@ LAZY = {
     "where recipe-runner may not be installed: stdlib-only at import",
     ("recipe_runner.launch", "recipe_runner.quant"): "the converter runs only for a plan with a convert step; "
     "its modules stay off the plan path",
-    ("recipe_runner.launch", "recipe_runner.cli.checkpoints"): "reads the plan's convert argv with the "
-    "converter's parser; goes when the plan's conversion step is typed data (issue 10, part 1)",
 }
 
 
