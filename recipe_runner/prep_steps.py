@@ -62,7 +62,7 @@ class TorchDist(Step):
 
     @property
     def argv(self) -> list[str]:
-        """`recipe-runner torch-dist ...`: the step as the shell and sbatch scripts run it (prep_cli)."""
+        """`recipe-runner torch-dist ...`: the step as the shell and sbatch scripts run it (cli/prep.py)."""
         return ["recipe-runner", "torch-dist", "--slime", self.slime, "--pythonpath", ":".join(self.pythonpath),
                 "--nproc-per-node", str(self.nproc_per_node), self.hf, self.save, "--", *self.model_args]
 

@@ -18,6 +18,7 @@ from recipe_runner.checks.finding import Finding, error, note, warning
 from recipe_runner.ckpt_paths import derive
 from recipe_runner.errors import UserError, user_error
 from recipe_runner.models import ModelShape
+from recipe_runner.plan import job_env_vars
 from recipe_runner.precision import FP8_BLOCK, mode
 from recipe_runner.quant.header import HeaderError, read_header
 from recipe_runner.quant.rules import int4_ignored
@@ -201,8 +202,6 @@ def int4_checkpoint(r: Recipe) -> tuple[str, Checkpoint] | None:
 
 
 def int4_group_size(r: Recipe, s: ModelShape) -> Iterator[Finding]:
-    from recipe_runner.plan import job_env_vars
-
     found = int4_checkpoint(r)
     if found is None:
         return

@@ -1,11 +1,10 @@
-"""`torch-dist` (the plan's torch-dist step, as the scripts run it) and `export`: parse, call one function, exit code.
-
-Registered by cli._register_optional.
-"""
+"""`torch-dist` (the plan's torch-dist step, as the scripts run it) and `export`: parse, call one api function."""
 
 from __future__ import annotations
 
 import argparse
+
+from recipe_runner import api
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,24 +33,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_torch_dist(args: argparse.Namespace) -> int:
-    from recipe_runner.torch_dist import launcher
-    from recipe_runner.torch_dist_job import run
-
     model_args = args.model_args[1:] if args.model_args[:1] == ["--"] else args.model_args
-    spec = {"hf": args.hf, "save": args.save, "slime": args.slime,
-            "pythonpath": [p for p in args.pythonpath.split(":") if p], "command": launcher(args.nproc_per_node),
-            "model_args": model_args}
-    return run(spec)
+    return api.torch_dist(args.hf, args.save, args.slime, [p for p in args.pythonpath.split(":") if p],
+                          args.nproc_per_node, model_args)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    import shlex
-
-    from recipe_runner.export import plan_export, run_export
-
-    e = plan_export(args.run_dir, args.iteration, args.dst)
-    if args.dry_run:
-        print(f"(cd {shlex.quote(e.slime)} && {shlex.join(e.argv(e.dst))})")
-        return 0
-    print(f"export: wrote {run_export(e)}")
+    print(api.export(args.run_dir, args.iteration, args.dst, args.dry_run))
     return 0
