@@ -33,7 +33,7 @@ from recipe_runner.tracking import RUN_CONFIG_FILE
 if TYPE_CHECKING:
     from ray.job_submission import JobSubmissionClient
 
-    from recipe_runner.quant.params import Params
+    from recipe_runner.formats import Params
     from recipe_runner.resolve import Resolved
 
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from recipe_runner.formats.fp8_block import FP8_BLOCK
+
 
 @dataclass(frozen=True)
 class PrecisionMode:
@@ -33,7 +35,6 @@ class PrecisionMode:
 
 FP8_TRAIN_ARGS = ("--transformer-impl", "transformer_engine", "--bf16", "--fp8-format", "e4m3",
                   "--fp8-recipe", "blockwise")
-FP8_BLOCK = (128, 128)
 FP8_CONVERSION_ARGS = ("--block-size", str(FP8_BLOCK[0]), str(FP8_BLOCK[1]))
 # Symmetric only: slime's converter defaults to asymmetric group 32, which the QAT path does not use
 # (THUDM/slime@624b824a:tools/convert_hf_to_int4_direct.py; reference §6.2).

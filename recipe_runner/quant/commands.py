@@ -11,8 +11,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from recipe_runner.formats.fp8_block import FP8_BLOCK
+
 if TYPE_CHECKING:
-    from .params import Params
+    from recipe_runner.formats import Params
 
 _GIB = 1024**3
 
@@ -32,11 +34,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--block-size",
         type=int,
         nargs=2,
-        default=[128, 128],
+        default=list(FP8_BLOCK),
         metavar=("N", "K"),
-        help="tile size (default: 128 128, what SGLang/vLLM/slime expect)",
+        help=f"tile size (default: {FP8_BLOCK[0]} {FP8_BLOCK[1]}, what SGLang/vLLM/slime expect)",
     )
-    fp8.set_defaults(func=_convert)
+    fp8.set_defaults(func=_convert, make_params=_fp8_params)
 
     int4 = modes.add_parser("int4", help="symmetric group INT4, compressed-tensors pack-quantized")
     _common(int4)
@@ -60,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         action="store_true",
         help="drop slime's default rules (keep only routed experts quantized) and use --ignore alone",
     )
-    int4.set_defaults(func=_convert)
+    int4.set_defaults(func=_convert, make_params=_int4_params)
 
     verify = subparsers.add_parser("verify", help="check a converted checkpoint and report its error")
     verify.add_argument("dst", type=Path, metavar="DST")
@@ -113,11 +115,18 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _params(args: argparse.Namespace) -> Params:
-    from .params import Fp8Params, Int4Params
-    from .rules import INT4_DEFAULT_IGNORE
+    return args.make_params(args)
 
-    if args.convert_mode == "fp8":
-        return Fp8Params(tuple(args.block_size))
+
+def _fp8_params(args: argparse.Namespace) -> Params:
+    from recipe_runner.formats import Fp8Params
+
+    return Fp8Params(tuple(args.block_size))
+
+
+def _int4_params(args: argparse.Namespace) -> Params:
+    from recipe_runner.formats.int4_pack import INT4_DEFAULT_IGNORE, Int4Params
+
     base = () if args.no_default_ignore else INT4_DEFAULT_IGNORE
     return Int4Params(args.group_size, tuple(dict.fromkeys((*base, *args.ignore))))
 
@@ -188,7 +197,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _inspect(args: argparse.Namespace) -> int:
     from .failures import os_failure
-    from .inspect import inspect_checkpoint
+    from .summary import inspect_checkpoint
 
     try:
         s = inspect_checkpoint(args.ckpt)
