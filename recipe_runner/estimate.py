@@ -37,7 +37,7 @@ GB = 1e9  # the hardware table is in marketed (decimal) GB
 
 
 @dataclass(frozen=True)
-class Params:
+class ParamCounts:
     """Parameter counts by how they are sharded and which rollout formats quantize them."""
 
     embed: int  # embed_tokens
@@ -55,7 +55,7 @@ class Params:
         return self.total - self.experts
 
 
-def params(s: ModelShape) -> Params:
+def params(s: ModelShape) -> ParamCounts:
     """Parameters of the HF checkpoint, layer by layer (the same count as its safetensors index)."""
     attn, norms = _attention(s)
     moe_layers = sum(s.moe_layers) if s.is_moe else 0
@@ -67,7 +67,7 @@ def params(s: ModelShape) -> Params:
     linear = sum(s.linear_layers)
     lin_attn, lin_norms = _linear_attention(s) if linear else (0, 0)
     full = s.layers - linear
-    return Params(embed=embed, lm_head=0 if s.tied_embeddings else embed,
+    return ParamCounts(embed=embed, lm_head=0 if s.tied_embeddings else embed,
                   linears=attn * full + lin_attn * linear + mlp, experts=experts,
                   small=norms * full + lin_norms * linear + 2 * s.hidden * s.layers + s.hidden + router)
 
@@ -135,7 +135,7 @@ class Estimate:
     mode: str
     gpu: str
     hbm: float  # bytes
-    params: Params
+    params: ParamCounts
     train: TrainMemory
     rollout: RolloutMemory
 
@@ -147,7 +147,7 @@ def estimate(r: Recipe, s: ModelShape) -> Estimate:
                     rollout_memory(r, s, p, gpu.memory_gb * GB))
 
 
-def train_memory(r: Recipe, s: ModelShape, p: Params) -> TrainMemory:
+def train_memory(r: Recipe, s: ModelShape, p: ParamCounts) -> TrainMemory:
     par, lay = r.parallel, layout(r)
     tp, pp = par.tensor, par.pipeline
     vocab_part = p.embed + p.lm_head if pp == 1 else max(p.embed, p.lm_head)
@@ -166,13 +166,13 @@ def train_memory(r: Recipe, s: ModelShape, p: Params) -> TrainMemory:
 
 
 def rollout_bytes(r: Recipe, field: str) -> float:
-    """Bytes per parameter of one `Params` field in the recipe's rollout format, scales included (the format
+    """Bytes per parameter of one `ParamCounts` field in the recipe's rollout format, scales included (the format
     says which fields it quantizes and their size); BF16 otherwise."""
     fmt = formats.get(mode(r.precision.mode).rollout_format)
     return fmt.bytes_per_param(r.precision.group_size) if field in fmt.estimate_quantizes else 2
 
 
-def rollout_memory(r: Recipe, s: ModelShape, p: Params, hbm: float) -> RolloutMemory:
+def rollout_memory(r: Recipe, s: ModelShape, p: ParamCounts, hbm: float) -> RolloutMemory:
     ro = r.rollout
     tp = ro.gpus_per_engine
 

@@ -1,7 +1,7 @@
 """Layout arithmetic, the one place: world size, model-parallel products, data-parallel sizes, engines.
 
 By slime's and Megatron's own formulas (reference §1.3, §3.2). The one rule for an invalid layout: when a
-model-parallel product does not divide the world, its data-parallel size is 0. `checks/layout.py` reports
+model-parallel product does not divide the world, its data-parallel size is 0. `checks/layout_rules.py` reports
 exactly those (layout.world-model-parallel, layout.world-expert-parallel); estimates of such a recipe
 (`estimate.py`) count its state as not sharded over data parallel (a size of 1), and `recommend.py` only
 proposes layouts whose sizes are not 0.
