@@ -152,7 +152,7 @@ def train_memory(r: Recipe, s: ModelShape, p: ParamCounts) -> TrainMemory:
     tp, pp = par.tensor, par.pipeline
     vocab_part = p.embed + p.lm_head if pp == 1 else max(p.embed, p.lm_head)
     dense = (p.dense - p.embed - p.lm_head) / (tp * pp) + vocab_part / tp
-    experts = p.experts / (par.expert * par.expert_tensor * pp)
+    experts = p.experts / lay.expert_model_parallel  # routed experts split over ETP*EP*PP
     dp, edp = lay.dp or 1, lay.expert_dp or 1  # an invalid layout (0, layout.py) is counted unsharded
     optimizer = 12 * (dense / dp + experts / edp)
     tokens, sp = r.training.max_tokens_per_gpu, tp if par.sequence_parallel else 1
