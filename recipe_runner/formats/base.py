@@ -3,7 +3,8 @@
 A format module (bf16.py, fp8_block.py, int4_pack.py) owns everything about its checkpoints: tensor names and
 suffixes, parameters, the `quantization_config` it writes and how to read one back, which tensors it quantizes
 or keeps, bytes per parameter, and where its dequantization math lives. Everything else asks the format
-(the pattern of compressed-tensors' `BaseCompressor.register(name=...)`: a format registers itself by name).
+(the pattern of compressed-tensors' `@BaseCompressor.register(name=...)`, a format registering itself by name:
+compressed-tensors==0.20.1:compressed_tensors/compressors/pack_quantized/base.py:35).
 Torch-free: the dequantization math is imported inside `dequantize`.
 """
 
