@@ -23,7 +23,7 @@ def test_registry_holds_one_module_per_format() -> None:
     assert list(formats.FORMATS) == ["bf16", "fp8-block", "int4-pack"]
     assert {f.__class__.__module__ for f in formats.FORMATS.values()} == {
         "recipe_runner.formats.bf16", "recipe_runner.formats.fp8_block", "recipe_runner.formats.int4_pack"}
-    assert formats.CONVERSIONS == {"fp8": formats.FP8, "int4": formats.INT4}
+    assert formats.CONVERSIONS["fp8"] is formats.FP8 and formats.CONVERSIONS["int4"] is formats.INT4
     for name, fmt in formats.FORMATS.items():
         assert formats.get(name) is fmt and fmt.name == name
         if fmt.conversion:
@@ -45,18 +45,21 @@ def test_each_format_reads_back_the_quantization_config_it_writes(params: Fp8Par
 def test_bf16_has_no_quantization_config() -> None:
     assert formats.read_quantization_config({"hidden_size": 8}, "config.json") is None
     assert formats.read_quantization_config({"quantization_config": {}}, "config.json") is None
-    assert formats.BF16.conversion is None and formats.BF16.bytes_per_param(128) == 2
+    assert formats.BF16.quant_method is None and formats.BF16.bytes_per_param(128) == 2
 
 
 def test_every_precision_mode_names_a_registered_format_and_its_conversion() -> None:
     for m in MODES.values():
         fmt = formats.get(m.rollout_format)
-        assert fmt.conversion == m.conversion, m.name
+        assert (m.conversion is None) == (fmt.quant_method is None), m.name  # a quantized rollout is converted
+        if m.conversion:
+            assert formats.by_conversion(m.conversion) is fmt, m.name
 
 
 def _format_names() -> set[str]:
-    """Names that select a quantized format: its name and its converter sub-command ("bf16" is also a mode)."""
-    return {n for f in formats.FORMATS.values() if f.conversion for n in (f.name, f.conversion)}
+    """Names that select a quantized format: its name and its converter sub-command ("bf16" is left out: it is
+    also a precision mode's name, which precision.py's table owns)."""
+    return {n for f in formats.FORMATS.values() if f.quant_method for n in (f.name, f.conversion)}
 
 
 def _branches(tree: ast.AST, names: set[str]) -> list[int]:
