@@ -41,7 +41,7 @@ class Format:
     quant_method: ClassVar[str | None] = None  # the quantization_config.quant_method it writes and reads
     marker_suffixes: ClassVar[tuple[str, ...]] = ()  # tensor-name suffixes only its quantized checkpoints hold
     aux_suffixes: ClassVar[tuple[str, ...]] = ()  # per-module tensors besides the one counted as the weight
-    estimate_quantizes: ClassVar[tuple[str, ...]] = ()  # estimate.Params fields it stores quantized
+    estimate_quantizes: ClassVar[tuple[str, ...]] = ()  # estimate.ParamCounts fields it stores quantized
     nothing_quantized_rule: ClassVar[str] = ""  # why a conversion found no tensor to quantize
     scale_role: ClassVar[str] = ""  # the `module_parts` role holding the scales
 
@@ -50,7 +50,8 @@ class Format:
         return 2
 
     def params_from_json(self, data: dict[str, Any]) -> Any:
-        raise user_error("mode", f"{self.name} has no conversion", hint="use fp8 or int4")
+        """Conversion parameters from `conversion.json` or a launcher's dict (a UserError on bad values)."""
+        raise NotImplementedError(self.name)
 
     def read_config(self, qc: dict[str, Any], where: str) -> QuantConfig:
         """The quantization_config `qc` (its quant_method is this format's), fields type- and bound-checked."""
