@@ -129,7 +129,7 @@ class Step(ABC):
                 "where": self.where, "forward_env": list(self.forward_env), **self.fields()}
 
 
-# The converter's CLI flag of each conversion parameter (`recipe-runner convert fp8|int4`, quant/commands.py):
+# The converter's CLI flag of each conversion parameter (`recipe-runner convert fp8|int4`, cli/checkpoints.py):
 # the edge where a Conversion's parameters become command-line syntax.
 CONVERTER_FLAGS = {"block_size": "--block-size", "group_size": "--group-size"}
 

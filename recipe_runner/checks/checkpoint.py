@@ -15,6 +15,7 @@ from recipe_runner import formats
 from recipe_runner.checks.finding import Finding, error, note, warning
 from recipe_runner.formats.int4_pack import PROTECTED, ROUTED_EXPERT, int4_ignored, packable, scheme_weights
 from recipe_runner.models import ModelShape
+from recipe_runner.plan import job_env_vars, rollout_checkpoint
 from recipe_runner.precision import mode
 from recipe_runner.quant.source import Checkpoint, read_checkpoint
 from recipe_runner.spec import Recipe
@@ -27,8 +28,6 @@ HF_VALIDATE = "THUDM/slime@624b824a:slime/backends/megatron_utils/arguments.py:9
 
 def rollout_path(r: Recipe) -> tuple[str, str]:
     """(field, path) of the checkpoint SGLang loads."""
-    from recipe_runner.plan import rollout_checkpoint  # plan imports checks: import at call time
-
     explicit = r.checkpoints.rollout or mode(r.precision.mode).conversion
     return ("checkpoints.rollout" if explicit else "checkpoints.hf"), rollout_checkpoint(r)
 
@@ -78,8 +77,6 @@ def int4_checkpoint(r: Recipe) -> tuple[str, Checkpoint] | None:
 
 
 def int4_group_size(r: Recipe, s: ModelShape) -> Iterator[Finding]:
-    from recipe_runner.plan import job_env_vars
-
     found = int4_checkpoint(r)
     if found is None:
         return

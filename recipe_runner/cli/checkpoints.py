@@ -1,6 +1,7 @@
-"""The `convert`, `verify` and `inspect` commands: parse, call one library function, print, exit code.
+"""`convert`, `verify`, `inspect`: the checkpoint converter's commands (recipe_runner/quant).
 
-Imports nothing heavy at module level: torch and safetensors load inside the handlers that need them.
+The entry point builds a parser of these alone for them, so their start-up loads no Hydra, pydantic or
+plan module; torch and safetensors load only inside the engines that need them.
 """
 
 from __future__ import annotations
@@ -9,12 +10,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from recipe_runner.formats import Fp8Params, Int4Params, Params
 from recipe_runner.formats.fp8_block import FP8_BLOCK
-
-if TYPE_CHECKING:
-    from recipe_runner.formats import Params
+from recipe_runner.formats.int4_pack import INT4_DEFAULT_IGNORE
+from recipe_runner.quant.convert import convert_checkpoint
+from recipe_runner.quant.failures import os_failure
+from recipe_runner.quant.signals import Interrupted
+from recipe_runner.quant.summary import inspect_checkpoint
 
 _GIB = 1024**3
 
@@ -107,22 +110,15 @@ def _params(args: argparse.Namespace) -> Params:
 
 
 def _fp8_params(args: argparse.Namespace) -> Params:
-    from recipe_runner.formats import Fp8Params
-
     return Fp8Params(tuple(args.block_size))
 
 
 def _int4_params(args: argparse.Namespace) -> Params:
-    from recipe_runner.formats.int4_pack import INT4_DEFAULT_IGNORE, Int4Params
-
     base = () if args.no_default_ignore else INT4_DEFAULT_IGNORE
     return Int4Params(args.group_size, tuple(dict.fromkeys((*base, *args.ignore))))
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from .convert import convert_checkpoint
-    from .signals import Interrupted
-
     params = _params(args)
     try:
         r = convert_checkpoint(
@@ -148,8 +144,7 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from .failures import os_failure
-    from .verify import verify_checkpoint
+    from recipe_runner.quant.verify import verify_checkpoint  # numpy: only `verify` needs it
 
     try:
         r = verify_checkpoint(args.dst, args.source)
@@ -184,9 +179,6 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from .failures import os_failure
-    from .summary import inspect_checkpoint
-
     try:
         s = inspect_checkpoint(args.ckpt)
     except OSError as e:
