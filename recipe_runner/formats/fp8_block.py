@@ -6,7 +6,6 @@ The math (slime's `block_fp8`, bit-identical) lives in quant/fp8.py (torch) and 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -15,6 +14,7 @@ from recipe_runner.errors import user_error
 from recipe_runner.quant.jsonfile import is_int
 
 from .base import Entry, Format, QuantConfig, as_strings, module_name, quantizable, register
+from .fp8_tiles import scale_shape
 
 if TYPE_CHECKING:
     import torch
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 # The block every consumer loads: SGLang/vLLM/slime and every published block-FP8 checkpoint use 128 x 128
 # (THUDM/slime@624b824a:tools/convert_hf_to_fp8.py; deepseek-ai/DeepSeek-V3@9b4e9788 config.json).
 FP8_BLOCK = (128, 128)
-FP8_MAX = 448.0  # largest finite float8_e4m3fn value
 # The values upstream consumers load; `convert` writes only these and `verify`/`inspect` accept only these.
 # FP8 block dims: SGLang's Triton block-FP8 GEMM uses the block as its tile, BLOCK_SIZE_N/K = block
 # (sgl-project/sglang@008601fa:python/sglang/srt/layers/quantization/fp8_kernel.py,
@@ -52,11 +51,6 @@ def check_block_size(block: object, where: str) -> tuple[int, int]:
             hint=f"use --block-size {FP8_BLOCK[0]} {FP8_BLOCK[1]} (what SGLang, vLLM and slime expect)",
         )
     return block[0], block[1]
-
-
-def scale_shape(shape: tuple[int, int], block: tuple[int, int]) -> tuple[int, int]:
-    """`weight_scale_inv`'s shape: one scale per tile, partial tiles included."""
-    return math.ceil(shape[0] / block[0]), math.ceil(shape[1] / block[1])
 
 
 def fp8_quantizes(name: str, shape: tuple[int, ...]) -> bool:

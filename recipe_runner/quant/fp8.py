@@ -13,7 +13,7 @@ from functools import cache
 
 import torch
 
-from recipe_runner.formats.fp8_block import FP8_MAX, scale_shape
+from recipe_runner.formats.fp8_tiles import FP8_MAX, scale_shape
 
 _EPS = 1e-12  # slime's clamp on the tile amax (fix dd4851f2: all-zero tiles no longer give NaN)
 

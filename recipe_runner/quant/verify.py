@@ -28,7 +28,7 @@ from typing import Any
 
 from recipe_runner.errors import user_error
 from recipe_runner.formats import Fp8Params, Int4Params, Params, QuantConfig
-from recipe_runner.formats.fp8_block import scale_shape
+from recipe_runner.formats.fp8_tiles import scale_shape
 
 from . import reference
 from .deps import require_torch
