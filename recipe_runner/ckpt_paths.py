@@ -13,8 +13,9 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 
+from recipe_runner.formats.fp8_block import FP8_BLOCK
 from recipe_runner.models import load_config
-from recipe_runner.precision import FP8_BLOCK, converted_dir_name, mode
+from recipe_runner.precision import converted_dir_name, mode
 from recipe_runner.source_format import SourceFormat, detect
 from recipe_runner.spec import Recipe
 
@@ -95,7 +96,7 @@ def reusable(r: Recipe, source: SourceFormat) -> bool:
     m = mode(r.precision.mode)
     if source.format != m.rollout_format:
         return False
-    if source.format == "fp8-block":
+    if formats.get(source.format) is formats.FP8:
         return source.block in (None, FP8_BLOCK)
     return source.group_size in (None, r.precision.group_size)
 

@@ -54,6 +54,7 @@ def request(recipe: object, plan: object = None, model_config: dict | None = Non
     """What to check for a Recipe, as plain JSON (the probe job's only input).
 
     With a plan, slime's own parser is also run on its exact argv and env (`slime`: a checkout to import it from)."""
+    from recipe_runner import formats
     from recipe_runner.hardware import GPUS
     from recipe_runner.precision import mode
 
@@ -72,7 +73,7 @@ def request(recipe: object, plan: object = None, model_config: dict | None = Non
         "pythonpath": list(launch.pythonpath),
         "gpu": cluster.gpu,
         "gpus": ray_gpus,
-        "int4_extension": mode(recipe.precision.mode).rollout_format == "int4-pack",  # type: ignore[attr-defined]
+        "int4_extension": formats.get(mode(recipe.precision.mode).rollout_format) is formats.INT4,  # type: ignore[attr-defined]
         "nodes": cluster.nodes,
         # a CPU-only profile (ray.num_gpus=0) asks for no GPUs; slime itself would never place there
         "bundles": placement_bundles(recipe) if ray_gpus else 0,

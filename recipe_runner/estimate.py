@@ -26,10 +26,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from recipe_runner import formats
 from recipe_runner.hardware import GPUS
 from recipe_runner.layout import layout
 from recipe_runner.models import ModelShape
-from recipe_runner.precision import FP8_BLOCK, mode
+from recipe_runner.precision import mode
 from recipe_runner.resolve import resolve
 from recipe_runner.spec import Recipe
 
@@ -37,7 +38,7 @@ GB = 1e9  # the hardware table is in marketed (decimal) GB
 
 
 @dataclass(frozen=True)
-class Params:
+class ParamCounts:
     """Parameter counts by how they are sharded and which rollout formats quantize them."""
 
     embed: int  # embed_tokens
@@ -55,7 +56,7 @@ class Params:
         return self.total - self.experts
 
 
-def params(s: ModelShape) -> Params:
+def params(s: ModelShape) -> ParamCounts:
     """Parameters of the HF checkpoint, layer by layer (the same count as its safetensors index)."""
     attn, norms = _attention(s)
     moe_layers = sum(s.moe_layers) if s.is_moe else 0
@@ -67,7 +68,7 @@ def params(s: ModelShape) -> Params:
     linear = sum(s.linear_layers)
     lin_attn, lin_norms = _linear_attention(s) if linear else (0, 0)
     full = s.layers - linear
-    return Params(embed=embed, lm_head=0 if s.tied_embeddings else embed,
+    return ParamCounts(embed=embed, lm_head=0 if s.tied_embeddings else embed,
                   linears=attn * full + lin_attn * linear + mlp, experts=experts,
                   small=norms * full + lin_norms * linear + 2 * s.hidden * s.layers + s.hidden + router)
 
@@ -135,7 +136,7 @@ class Estimate:
     mode: str
     gpu: str
     hbm: float  # bytes
-    params: Params
+    params: ParamCounts
     train: TrainMemory
     rollout: RolloutMemory
 
@@ -147,14 +148,13 @@ def estimate(r: Recipe, s: ModelShape) -> Estimate:
                     rollout_memory(r, s, p, gpu.memory_gb * GB))
 
 
-def train_memory(r: Recipe, s: ModelShape, p: Params) -> TrainMemory:
-    par, world = r.parallel, r.cluster.nodes * r.cluster.gpus_per_node
+def train_memory(r: Recipe, s: ModelShape, p: ParamCounts) -> TrainMemory:
+    par, lay = r.parallel, layout(r)
     tp, pp = par.tensor, par.pipeline
     vocab_part = p.embed + p.lm_head if pp == 1 else max(p.embed, p.lm_head)
     dense = (p.dense - p.embed - p.lm_head) / (tp * pp) + vocab_part / tp
-    experts = p.experts / (par.expert * par.expert_tensor * pp)
-    dp = max(1, world // (tp * pp * par.context))
-    edp = max(1, world // (par.expert * par.expert_tensor * pp))
+    experts = p.experts / lay.expert_model_parallel  # routed experts split over ETP*EP*PP
+    dp, edp = lay.dp or 1, lay.expert_dp or 1  # an invalid layout (0, layout.py) is counted unsharded
     optimizer = 12 * (dense / dp + experts / edp)
     tokens, sp = r.training.max_tokens_per_gpu, tp if par.sequence_parallel else 1
     layer_full = 34 * tokens * s.hidden / tp
@@ -166,33 +166,19 @@ def train_memory(r: Recipe, s: ModelShape, p: Params) -> TrainMemory:
                        activations=kept, logits=2 * 4 * tokens * s.vocab / tp)
 
 
-# Bytes per parameter of the quantized weights in each rollout format, scales included (precision.rollout_format).
-def _bf16_bytes(group: int) -> float:
-    return 2
+def rollout_bytes(r: Recipe, field: str) -> float:
+    """Bytes per parameter of one `ParamCounts` field in the recipe's rollout format, scales included (the format
+    says which fields it quantizes and their size); BF16 otherwise."""
+    fmt = formats.get(mode(r.precision.mode).rollout_format)
+    return fmt.bytes_per_param(r.precision.group_size) if field in fmt.estimate_quantizes else 2
 
 
-def _fp8_bytes(group: int) -> float:
-    return 1 + 4 / (FP8_BLOCK[0] * FP8_BLOCK[1])
-
-
-def _int4_bytes(group: int) -> float:
-    return 0.5 + 2 / group
-
-
-ROLLOUT_FORMATS = {  # format -> (which Params fields are quantized, bytes per quantized param)
-    "bf16": ((), _bf16_bytes),
-    "fp8-block": (("linears", "experts"), _fp8_bytes),
-    "int4-pack": (("experts",), _int4_bytes),
-}
-
-
-def rollout_memory(r: Recipe, s: ModelShape, p: Params, hbm: float) -> RolloutMemory:
+def rollout_memory(r: Recipe, s: ModelShape, p: ParamCounts, hbm: float) -> RolloutMemory:
     ro = r.rollout
     tp = ro.gpus_per_engine
-    quantized, per_param = ROLLOUT_FORMATS[mode(r.precision.mode).rollout_format]
 
     def size(field: str) -> float:
-        return getattr(p, field) * (per_param(r.precision.group_size) if field in quantized else 2)
+        return getattr(p, field) * rollout_bytes(r, field)
     ep = ro.sglang.expert_parallel_size or tp
     weights = (size("embed") + size("lm_head") + size("linears") + size("small")) / tp + size("experts") / ep
     pool = ro.sglang.mem_fraction_static * hbm

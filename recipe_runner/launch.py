@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from recipe_runner import doctor, run_config, torch_dist_job
 from recipe_runner.errors import Problem, RunError, UserError, user_error
 from recipe_runner.extras import require
+from recipe_runner.formats import Params, params_from_json
 from recipe_runner.plan import Plan
 from recipe_runner.prep_steps import Dequantize, TorchDist
 from recipe_runner.steps import DEFAULT_DASHBOARD, Conversion, RayHead
@@ -35,7 +36,6 @@ from recipe_runner.tracking import RUN_CONFIG_FILE
 if TYPE_CHECKING:
     from ray.job_submission import JobSubmissionClient
 
-    from recipe_runner.quant.params import Params
     from recipe_runner.resolve import Resolved
 
 DEFAULT_ADDRESS = DEFAULT_DASHBOARD  # the Job API of a head started here (steps.py makes the address)
@@ -132,8 +132,6 @@ def conversion(plan: Plan) -> tuple[Conversion, Params] | None:
     step = next((s for s in plan.steps if isinstance(s, Conversion)), None)
     if step is None:
         return None
-    from recipe_runner.quant.params import params_from_json
-
     return step, params_from_json(step.kind, step.params)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from recipe_runner.formats.fp8_block import FP8_BLOCK
 from recipe_runner.steps import Arg
 
 if TYPE_CHECKING:
@@ -39,7 +40,6 @@ class PrecisionMode:
 
 FP8_TRAIN_ARGS = (Arg("--transformer-impl", ("transformer_engine",)), Arg("--bf16"),
                   Arg("--fp8-format", ("e4m3",)), Arg("--fp8-recipe", ("blockwise",)))
-FP8_BLOCK = (128, 128)
 FP8_CONVERSION = {"block_size": list(FP8_BLOCK)}
 # INT4 conversions take the recipe's group size (uses_group_size), symmetric only: slime's converter defaults to
 # asymmetric group 32, which the QAT path does not use (THUDM/slime@624b824a:tools/convert_hf_to_int4_direct.py;
@@ -95,7 +95,7 @@ def recipe_group_size(r: Recipe) -> int | None:
 
 
 def conversion_params(m: PrecisionMode, group_size: int) -> dict[str, object]:
-    """The converter's parameters for this mode (quant.params.params_from_json input): the mode's fixed ones
+    """The converter's parameters for this mode (formats.params_from_json input): the mode's fixed ones
     and the recipe's group size where the mode uses it."""
     g = effective_group_size(m, group_size)
     return {**m.conversion_params, **({"group_size": g} if g is not None else {})}

@@ -32,9 +32,9 @@ from recipe_runner.checks import RULES, checkpoint, errors, run_checks, warnings
 from recipe_runner.checks.finding import Finding
 from recipe_runner.compose import flatten, group_options, list_recipes
 from recipe_runner.errors import Problem, UserError, user_error
-from recipe_runner.estimate import GB, ROLLOUT_FORMATS, Estimate, estimate, params
+from recipe_runner.estimate import GB, Estimate, estimate, params, rollout_bytes
 from recipe_runner.hardware import GPUS, MIN_COMPUTE_CAPABILITY
-from recipe_runner.layout import layout
+from recipe_runner.layout import data_parallel, expert_model_parallel, layout, model_parallel
 from recipe_runner.models import ModelShape
 from recipe_runner.precision import MODES, mode
 from recipe_runner.resolve import Resolved
@@ -230,7 +230,7 @@ def _engines(seed: Recipe, shape: ModelShape, log: _ModeLog) -> tuple[list[dict[
 
 def _training_layouts(seed: Recipe, shape: ModelShape):
     """(TP, EP, CP) candidates; PP and offload are chosen by `_first_fit`."""
-    world = seed.cluster.nodes * seed.cluster.gpus_per_node
+    world = layout(seed).world
     cps = (1, 2) if seed.rollout.max_response_len >= 16384 else (1,)
     eps = [d for d in _divisors(world) if shape.experts and shape.experts % d == 0] if shape.experts else [1]
     for tp in _divisors(seed.cluster.gpus_per_node):
@@ -242,11 +242,12 @@ def _training_layouts(seed: Recipe, shape: ModelShape):
 
 def _first_fit(candidate: Recipe, shape: ModelShape, usable: float, log: _ModeLog) -> tuple[Row | None, int]:
     """The smallest PP, then no offload before offload, that passes the search rules and the headroom."""
-    world, par = candidate.cluster.nodes * candidate.cluster.gpus_per_node, candidate.parallel
+    world, par = layout(candidate).world, candidate.parallel
     n = 0
     # only stages that tile the cluster for both the dense and the expert groups (the layout rules check it too)
     for pp in (p for p in _powers_of_two(world) if p <= shape.layers
-               and world % (par.tensor * par.context * p) == 0 and world % (par.expert * par.expert_tensor * p) == 0):
+               and data_parallel(world, model_parallel(par.tensor, p, par.context))
+               and data_parallel(world, expert_model_parallel(par.expert_tensor, par.expert, p))):
         for offload in (False, True):
             r = _apply(candidate, {"parallel.pipeline": pp, "optimizer.cpu_offload": offload,
                                    "optimizer.precision_aware": None})
@@ -316,9 +317,7 @@ def _rollout_seconds(r: Recipe, shape: ModelShape) -> float:
     ro, gpu = estimate(r, shape).rollout, GPUS[r.cluster.gpu]
     engines = max(1, layout(r).rollout_gpus // r.rollout.gpus_per_engine)
     concurrent = max(1, min(ro.needed, ro.sequences))
-    quantized, per_param = ROLLOUT_FORMATS[mode(r.precision.mode).rollout_format]
-    p = params(shape)
-    expert_bytes = p.experts * (per_param(r.precision.group_size) if "experts" in quantized else 2)
+    expert_bytes = params(shape).experts * rollout_bytes(r, "experts")
     ep = r.rollout.sglang.expert_parallel_size or r.rollout.gpus_per_engine
     expert_share = expert_bytes / ep
     touched = min(1.0, concurrent * shape.topk / shape.experts) if shape.experts else 1.0
@@ -344,7 +343,7 @@ def _train_seconds(r: Recipe, shape: ModelShape) -> float:
     flops = (8 if r.training.recompute else 6) * active * tokens
     fp8 = mode(r.precision.mode).train_feature == "fp8-block-training"
     tflops = gpu.bf16_tflops * (min(FP8_TRAIN_GAIN, gpu.fp8_tflops / gpu.bf16_tflops) if fp8 else 1)
-    world = r.cluster.nodes * r.cluster.gpus_per_node
+    world = layout(r).world
     penalty = ((1 + PENALTY["tp"] * math.log2(par.tensor)) * (1 + PENALTY["ep"] * math.log2(par.expert))
                * (1 + PENALTY["cp"] * math.log2(par.context)) * (1 + (par.pipeline - 1) / MICRO_BATCHES)
                * (1 + PENALTY["offload"] * r.optimizer.cpu_offload))

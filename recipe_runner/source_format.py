@@ -1,7 +1,7 @@
 """What `checkpoints.hf` holds (BF16, block FP8, INT4 pack), and how we know.
 
 Read in this order: the checkpoint's own config.json when it is on this machine (through the one reader of
-`quantization_config`, quant/qconfig.py); else the recipe (`checkpoints.hf_format`); else the model's published
+`quantization_config`, formats.read_quantization_config); else the recipe (`checkpoints.hf_format`); else the model's published
 format (`model.source_format`, or the quantization_config of the model's config.json, e.g. the bundled copies of
 DeepSeek-V3 and Kimi-K2-Instruct); else BF16. The plan's preparation steps follow from the answer.
 """
@@ -12,9 +12,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from recipe_runner import formats
 from recipe_runner.errors import UserError, user_error
 from recipe_runner.limits import MAX_CONFIG_BYTES
-from recipe_runner.quant.qconfig import read_quantization_config
 from recipe_runner.spec import Recipe
 
 
@@ -50,16 +50,14 @@ def from_config(config: dict, where: str) -> tuple[str, tuple[int, int] | None, 
     text_config. A well-formed quantization we cannot dequantize is exit 2."""
     text = config.get("text_config") if isinstance(config.get("text_config"), dict) else {}
     try:
-        qc = read_quantization_config(config if "quantization_config" in config else text, where)
+        qc = formats.read_quantization_config(config if "quantization_config" in config else text, where)
     except UserError:
         return None
     if qc is None:
         return "bf16", None, None
-    kind = getattr(qc.params, "mode", None)  # the converter's sub-command: fp8 | int4
-    if kind == "fp8":
-        return "fp8-block", tuple(qc.params.block_size), None
-    if kind == "int4":
-        return "int4-pack", None, qc.params.group_size
+    if qc.params is not None:  # a variant we write, hence can dequantize: the format knows its parameters
+        block = getattr(qc.params, "block_size", None)
+        return qc.format.name, tuple(block) if block else None, getattr(qc.params, "group_size", None)
     raise user_error(f"{where}: quantization_config", f"is {qc.description}",
                      rule="the plan prepares BF16, block-FP8 and INT4 pack-quantized (symmetric) releases",
                      hint="start from a BF16 copy of the model and set checkpoints.hf to it",

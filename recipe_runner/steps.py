@@ -129,7 +129,7 @@ class Step(ABC):
                 "where": self.where, "forward_env": list(self.forward_env), **self.fields()}
 
 
-# The converter's CLI flag of each conversion parameter (`recipe-runner convert fp8|int4`, quant/commands.py):
+# The converter's CLI flag of each conversion parameter (`recipe-runner convert fp8|int4`, cli/checkpoints.py):
 # the edge where a Conversion's parameters become command-line syntax.
 CONVERTER_FLAGS = {"block_size": "--block-size", "group_size": "--group-size"}
 
@@ -147,10 +147,10 @@ class Conversion(Step):
     """Convert the BF16 checkpoint SRC into the rollout checkpoint DST (the converter's mode `kind`)."""
 
     name: ClassVar[str] = "convert"
-    kind: str  # the converter's mode: "fp8" | "int4" (quant.params' Params.mode)
+    kind: str  # the converter's mode: "fp8" | "int4" (formats' Params.mode)
     src: str
     dst: str
-    params: dict[str, object] = field(default_factory=dict)  # quant.params.params_from_json input: block_size...
+    params: dict[str, object] = field(default_factory=dict)  # formats.params_from_json input: block_size...
 
     @property
     def argv(self) -> list[str]:

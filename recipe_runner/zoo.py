@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from recipe_runner import formats
 from recipe_runner.checks.modes import fp8_experts_fit, qat_has_targets
 from recipe_runner.checks.shapes import fp8_block_misfits, int4_group_misfits, qat_groups_fit
 from recipe_runner.compose import recipe_dirs
@@ -62,14 +63,14 @@ def mode_fits(s: ModelShape, group_size: int) -> dict[str, ModeFit]:
                        tuple(tp for tp in ENGINE_TPS if s.is_moe and ok(tp, True)))
 
     fits = {
-        "bf16": lambda tp, ep: True,
-        "fp8-block": lambda tp, ep: fp8_experts_fit(s) and not fp8_block_misfits(s, tp, ep),
-        "int4-pack": lambda tp, ep: not int4_group_misfits(s, tp, ep, group_size),
+        formats.BF16: lambda tp, ep: True,
+        formats.FP8: lambda tp, ep: fp8_experts_fit(s) and not fp8_block_misfits(s, tp, ep),
+        formats.INT4: lambda tp, ep: not int4_group_misfits(s, tp, ep, group_size),
     }
     out = {}
     for name, m in MODES.items():
         trainable = not m.qat or (qat_has_targets(s) and qat_groups_fit(s, 1, group_size))
-        out[name] = fit(fits[m.rollout_format]) if trainable else ModeFit((), ())
+        out[name] = fit(fits[formats.get(m.rollout_format)]) if trainable else ModeFit((), ())
     return out
 
 

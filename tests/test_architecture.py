@@ -217,7 +217,7 @@ def test_the_cli_is_a_thin_layer_on_top() -> None:
 def test_the_graph_reader_sees_relative_and_lazy_imports() -> None:
     """The reader itself: a relative import resolves to our module, an import in a function is marked so."""
     convert = {i.imported: i.in_function for i in imports("recipe_runner.quant.convert")}
-    assert convert["recipe_runner.quant.stream"] is True and convert["recipe_runner.quant.params"] is False
+    assert convert["recipe_runner.quant.stream"] is True and convert["recipe_runner.formats"] is False
     checkpoints = {i.imported: i.in_function for i in imports("recipe_runner.cli.checkpoints")}
     assert checkpoints["recipe_runner.quant.verify"] is True
     assert checkpoints["recipe_runner.quant.convert"] is False

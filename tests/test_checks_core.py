@@ -77,7 +77,8 @@ def test_rule_trips(rule: str, severity: str, path: str, recipe: str, overrides:
 
 
 def test_every_rule_has_a_tripping_case() -> None:
-    from recipe_runner.checks import layout, precision, shapes
+    from recipe_runner.checks import layout_rules as layout
+    from recipe_runner.checks import precision, shapes
 
     core = {fn.__name__ for m in (layout, precision, shapes) for fn in m.RULES}
     assert len(core) == len(layout.RULES) + len(precision.RULES) + len(shapes.RULES)

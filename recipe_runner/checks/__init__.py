@@ -6,11 +6,11 @@ Errors stop `validate`/`plan` with exit 2; warnings are printed and the plan goe
 
 from __future__ import annotations
 
-from recipe_runner.checks import checkpoint, companions, hf_args, layout, memory, precision, sglang, shapes
+from recipe_runner.checks import checkpoint, companions, hf_args, layout_rules, memory, precision, sglang, shapes
 from recipe_runner.checks.finding import Finding
 from recipe_runner.resolve import Resolved
 
-RULES = (*layout.RULES, *precision.RULES, *shapes.RULES, *checkpoint.RULES, *hf_args.RULES, *companions.RULES,
+RULES = (*layout_rules.RULES, *precision.RULES, *shapes.RULES, *checkpoint.RULES, *hf_args.RULES, *companions.RULES,
          *memory.RULES, *sglang.RULES)
 
 

@@ -2,26 +2,24 @@
 
 The checkpoint passed as --hf-checkpoint decides rollout precision (THUDM/slime@624b824a:
 docs/en/advanced/low-precision.md; slime/backends/megatron_utils/actor.py:176-182): a BF16 one silently
-runs BF16, a stale quantization_config builds FP8 layers over BF16 weights (pain-points §1.3). Only the
-stdlib is used: JSON files, and a safetensors header is an 8-byte little-endian length + JSON.
+runs BF16, a stale quantization_config builds FP8 layers over BF16 weights (pain-points §1.3). The files are
+read by the one checkpoint reader (quant/source.py) and what a format requires is asked of formats/.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
+from recipe_runner import formats
 from recipe_runner.checks.finding import Finding, error, note, warning
 from recipe_runner.ckpt_paths import derive
-from recipe_runner.errors import UserError, user_error
+from recipe_runner.formats.int4_pack import PROTECTED, ROUTED_EXPERT, int4_ignored, packable, scheme_weights
 from recipe_runner.models import ModelShape
 from recipe_runner.plan import job_env_vars
-from recipe_runner.precision import FP8_BLOCK, mode
-from recipe_runner.quant.header import HeaderError, read_header
-from recipe_runner.quant.rules import int4_ignored
+from recipe_runner.precision import mode
+from recipe_runner.quant.source import Checkpoint, read_checkpoint
 from recipe_runner.resolve import Resolved
 from recipe_runner.spec import Recipe
 from recipe_runner.torch_dist import model_args
@@ -31,74 +29,6 @@ SLIME_FP8 = "THUDM/slime@624b824a:slime/backends/megatron_utils/megatron_to_hf/p
 SLIME_INT4 = ("THUDM/slime@624b824a:slime/backends/megatron_utils/megatron_to_hf/processors/"
               "quantizer_compressed_tensors.py:268-297")
 HF_VALIDATE = "THUDM/slime@624b824a:slime/backends/megatron_utils/arguments.py:97-148"
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    path: Path
-    config: dict | None  # config.json (a multimodal wrapper's text_config unwrapped)
-    weights: tuple[str, ...]  # tensor names from model.safetensors.index.json, else the single file's header
-
-    @property
-    def quantization(self) -> dict | None:
-        return (self.config or {}).get("quantization_config")
-
-
-def read_checkpoint(path: str | Path) -> Checkpoint | None:
-    """The checkpoint at `path`, or None when the directory is not here."""
-    root = Path(path).expanduser()
-    if not root.is_dir():
-        return None
-    cfg = _object(root / "config.json", _json(root / "config.json"), "config.json")
-    if cfg is not None and "num_hidden_layers" not in cfg and isinstance(cfg.get("text_config"), dict):
-        cfg = {**cfg["text_config"], **{k: v for k, v in cfg.items() if k == "quantization_config"}}
-    if cfg is not None:
-        q = _object(root / "config.json", cfg.get("quantization_config"), "quantization_config")
-        ignore = q.get("ignore") or [] if q is not None else []
-        if not (isinstance(ignore, list) and _strings(ignore)):
-            raise _wrong_type(root / "config.json", "quantization_config.ignore", "a list of strings")
-        if q is not None and not isinstance(q.get("config_groups") or {}, dict):
-            raise _wrong_type(root / "config.json", "quantization_config.config_groups", "an object")
-    index = _object(root / "model.safetensors.index.json", _json(root / "model.safetensors.index.json"),
-                    "the index")
-    if index is not None:
-        weight_map = index.get("weight_map", {})
-        if not isinstance(weight_map, dict) or not _strings(weight_map) or not _strings(weight_map.values()):
-            raise _wrong_type(root / "model.safetensors.index.json", "weight_map", "an object of tensor name -> "
-                              "file name")
-        names = tuple(weight_map)
-    elif (root / "model.safetensors").is_file():
-        try:
-            names = tuple(read_header(root / "model.safetensors").tensors)
-        except HeaderError:  # a corrupt file: the converter and verify report it; here it has no weights
-            names = ()
-    else:
-        names = ()
-    return Checkpoint(root, cfg, names)
-
-
-def _json(path: Path) -> object:
-    try:
-        return json.loads(path.read_text()) if path.is_file() else None
-    except (OSError, ValueError):
-        return None
-
-
-def _object(path: Path, value: object, what: str) -> dict | None:
-    """`value` when it is a JSON object (or absent); any other type is the checkpoint's error (exit 2)."""
-    if value is None or isinstance(value, dict):
-        return value
-    raise _wrong_type(path, what, "a JSON object")
-
-
-def _strings(values: Iterable[object]) -> bool:
-    return all(isinstance(v, str) for v in values)
-
-
-def _wrong_type(path: Path, what: str, want: str) -> UserError:
-    return user_error(str(path), f"{what} is not {want}", rule="a Hugging Face checkpoint's config.json, its "
-                      "quantization_config and model.safetensors.index.json have fixed shapes",
-                      hint="restore the file from the checkpoint, or convert again", title="invalid checkpoint")
 
 
 def rollout_path(r: Recipe) -> tuple[str, str]:
@@ -134,69 +64,25 @@ def rollout_quantization(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     ck = read_checkpoint(path)
     if ck is None or ck.config is None:
         return
-    fmt = mode(r.precision.mode).rollout_format
-    for message, hint in FORMAT_CHECKS[fmt](r, ck):
-        yield error("checkpoint.rollout-quantization", field, f"{ck.path}/config.json: {message}", hint=hint,
+    fmt = formats.get(mode(r.precision.mode).rollout_format)
+    fix = fmt.conversion_hint(derive(r).bf16, r.precision.group_size)
+    for message, hint in fmt.rollout_problems(ck.quantization, ck.names, r.precision.mode, fix):
+        yield error("checkpoint.rollout-quantization", field, f"{ck.root}/config.json: {message}", hint=hint,
                     source="pain-points §1.2-1.3 (THUDM/slime#913, #1679; sgl-project/sglang#3491)")
 
 
-def _expect_bf16(r: Recipe, ck: Checkpoint) -> Iterator[tuple[str, str]]:
-    if ck.quantization is not None:
-        yield (f"has a quantization_config ({ck.quantization.get('quant_method')}) but mode {r.precision.mode} "
-               "rolls out in BF16: SGLang would build quantized layers over BF16 weights",
-               "point the field at the BF16 checkpoint, or delete quantization_config from its config.json")
-
-
-def _expect_fp8(r: Recipe, ck: Checkpoint) -> Iterator[tuple[str, str]]:
-    q = ck.quantization
-    fix = f"convert with `recipe-runner convert fp8 {derive(r).bf16} DST` (block {FP8_BLOCK[0]}x{FP8_BLOCK[1]})"
-    if q is None:
-        yield f"no quantization_config: mode {r.precision.mode} would silently roll out in BF16", fix
-        return
-    expected = {"quant_method": "fp8", "activation_scheme": "dynamic", "weight_block_size": list(FP8_BLOCK)}
-    for key, want in expected.items():
-        if q.get(key) != want:
-            yield f"quantization_config.{key} is {q.get(key)!r}, slime's FP8 quantizer needs {want!r}", fix
-    if q.get("fmt", "e4m3") != "e4m3":
-        yield f"quantization_config.fmt is {q['fmt']!r}, slime needs e4m3 (or no fmt)", fix
-    if ck.weights and not any(n.endswith("weight_scale_inv") for n in ck.weights):
-        yield "no *.weight_scale_inv tensors in the index: this is not a block-FP8 checkpoint", fix
-
-
-def _expect_int4(r: Recipe, ck: Checkpoint) -> Iterator[tuple[str, str]]:
-    q = ck.quantization
-    g = r.precision.group_size
-    fix = f"convert with `recipe-runner convert int4 {derive(r).bf16} DST --group-size {g}`"
-    if q is None:
-        yield f"no quantization_config: mode {r.precision.mode} would silently roll out in BF16", fix
-        return
-    w = int4_weights(q)
-    expected = (("quant_method", q.get("quant_method"), "compressed-tensors"),
-                ("format", q.get("format"), "pack-quantized"),
-                ("config_groups.group_0.weights.num_bits", w.get("num_bits"), 4),
-                ("config_groups.group_0.weights.type", w.get("type"), "int"),
-                ("config_groups.group_0.weights.strategy", w.get("strategy"), "group"))
-    for key, got, want in expected:
-        if got != want:
-            yield f"quantization_config.{key} is {got!r}, slime's INT4 packer needs {want!r}", fix
-
-
-FORMAT_CHECKS = {"bf16": _expect_bf16, "fp8-block": _expect_fp8, "int4-pack": _expect_int4}
-
-
-def int4_weights(q: dict) -> dict:
-    group = (q.get("config_groups") or {}).get("group_0")
-    weights = group.get("weights") if isinstance(group, dict) else None
-    return weights if isinstance(weights, dict) else {}
+def int4_weights(ck: Checkpoint) -> dict:
+    """The INT4 scheme's weight arguments (config_groups.group_0.weights) of a compressed-tensors checkpoint."""
+    return scheme_weights(ck.quantization or {}, f"{ck.root}/config.json: quantization_config")
 
 
 def int4_checkpoint(r: Recipe) -> tuple[str, Checkpoint] | None:
     """(field, checkpoint) when the mode rolls out INT4 and the checkpoint is here with compressed-tensors."""
-    if mode(r.precision.mode).rollout_format != "int4-pack":
+    if formats.get(mode(r.precision.mode).rollout_format) is not formats.INT4:
         return None
     field, path = rollout_path(r)
     ck = read_checkpoint(path)
-    if ck is None or (ck.quantization or {}).get("quant_method") != "compressed-tensors":
+    if ck is None or ck.quant is None or ck.quant.format is not formats.INT4:
         return None
     return field, ck
 
@@ -206,41 +92,19 @@ def int4_group_size(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     if found is None:
         return
     field, ck = found
-    g = int4_weights(ck.quantization).get("group_size")
+    g = int4_weights(ck).get("group_size")
     if g != r.precision.group_size:
         yield error("checkpoint.int4-group-size", "precision.group_size",
-                    f"{ck.path} is packed with group size {g}, the recipe says {r.precision.group_size}: "
+                    f"{ck.root} is packed with group size {g}, the recipe says {r.precision.group_size}: "
                     "weight updates are packed with the checkpoint's group size", hint=f"set precision.group_size="
                     f"{g}, or convert again with --group-size {r.precision.group_size}", source=SLIME_INT4)
     env = job_env_vars(r).get("OPEN_TRAINING_INT4_GROUP_SIZE")
     if env is not None and env != str(g):
         yield warning("checkpoint.int4-env-group-size", "launch.env.OPEN_TRAINING_INT4_GROUP_SIZE",
-                      f"OPEN_TRAINING_INT4_GROUP_SIZE={env} but {ck.path} is packed with group size {g}: "
+                      f"OPEN_TRAINING_INT4_GROUP_SIZE={env} but {ck.root} is packed with group size {g}: "
                       "training fake-quantizes with other groups than the rollout uses",
                       hint="make them equal (32 for Kimi-K2-Thinking)",
                       source="pain-points §3.2 (radixark/miles#2478; THUDM/slime docs/en/advanced/low-precision.md)")
-
-
-# Weights slime's INT4 path must leave in BF16 (THUDM/slime#1539: a packed router garbles output;
-# NVIDIA-NeMo/RL#3614; THUDM/slime@624b824a:tools/convert_hf_to_int4_direct.py default ignore rules).
-PROTECTED = (
-    ("router", re.compile(r".*\.mlp\.gate\.weight$")),
-    ("attention", re.compile(r".*\.self_attn\.")),
-    ("shared experts", re.compile(r".*\.shared_experts?\.")),
-    ("embeddings", re.compile(r".*embed_tokens\.")),
-    ("lm_head", re.compile(r"^lm_head\.")),
-)
-ROUTED_EXPERT = re.compile(r".*\.experts\.\d+\.")
-
-
-def packable(ck: Checkpoint) -> dict[str, bool]:
-    """HF weight name -> stored packed, for every 2-D `.weight` (norms, the only 1-D weights, left out)."""
-    out: dict[str, bool] = {}
-    for name in ck.weights:
-        base = name.removesuffix("_packed")
-        if base.endswith(".weight") and "norm" not in base.rsplit(".", 2)[-2]:
-            out[base] = out.get(base, False) or name.endswith("_packed")
-    return out
 
 
 def int4_ignore_rules(r: Recipe, s: ModelShape) -> Iterator[Finding]:
@@ -249,24 +113,24 @@ def int4_ignore_rules(r: Recipe, s: ModelShape) -> Iterator[Finding]:
         return
     field, ck = found
     rules = tuple(ck.quantization.get("ignore") or ())
-    weights = packable(ck)
+    weights = packable(ck.names)
     quantized = {n for n, packed in weights.items() if packed or not int4_ignored(n, rules)}
     for what, pattern in PROTECTED:
         hit = sorted(n for n in quantized if pattern.match(n))
         if hit:
             yield error("checkpoint.int4-ignore", field,
-                        f"{ck.path}: the INT4 ignore rules leave {len(hit)} {what} weight(s) quantized, e.g. "
+                        f"{ck.root}: the INT4 ignore rules leave {len(hit)} {what} weight(s) quantized, e.g. "
                         f"{hit[0]}", hint=f"add an ignore rule for the {what} to quantization_config.ignore "
                         "(only routed experts may be INT4)", source="pain-points §1.8, §3.1 (THUDM/slime#1539)")
     if weights and not quantized:
         yield error("checkpoint.int4-nothing-quantized", field,
-                    f"{ck.path}: the INT4 ignore rules exclude every weight: the rollout would run BF16",
+                    f"{ck.root}: the INT4 ignore rules exclude every weight: the rollout would run BF16",
                     hint="narrow quantization_config.ignore so routed experts are quantized",
                     source="reference §6.2 (a dense model quantizes nothing with slime's default rules)")
     skipped = sorted(n for n in weights if ROUTED_EXPERT.match(n) and n not in quantized)
     if skipped and quantized:
         yield warning("checkpoint.int4-experts-ignored", field,
-                      f"{ck.path}: {len(skipped)} routed-expert weight(s) are ignored, e.g. {skipped[0]}: they "
+                      f"{ck.root}: {len(skipped)} routed-expert weight(s) are ignored, e.g. {skipped[0]}: they "
                       "stay BF16 in the rollout while QAT trains them quantized",
                       hint="check the ignore rules for a router pattern that also swallows expert gate/up_proj",
                       source="pain-points §1.8 (volcengine/verl#7519)")
@@ -317,20 +181,16 @@ def hf_format_agrees(r: Recipe, s: ModelShape) -> Iterator[Finding]:
                       source="recipe_runner/source_format.py (the order in which the format is read)")
 
 
-# The tensors each quantized release stores beside its weights: what the dequant-bf16 step reads.
-RELEASE_TENSORS = {"fp8-block": "weight_scale_inv", "int4-pack": "weight_packed"}
-
-
 def dequant_source(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     """The dequant-bf16 step's input: a release whose config declares a quantization must hold its tensors."""
     ck = derive(r, s.config)
     if not ck.dequantize:
         return
     release = read_checkpoint(ck.hf)
-    suffix = RELEASE_TENSORS[ck.source.format]
-    if release is not None and release.weights and not any(n.endswith(suffix) for n in release.weights):
+    suffix = formats.get(ck.source.format).scale_role  # the scales stored beside the quantized weights
+    if release is not None and release.names and not any(n.endswith(suffix) for n in release.names):
         yield error("checkpoint.dequant-source", "checkpoints.hf",
-                    f"{release.path} declares {ck.source.format} ({ck.source.origin}) but holds no *.{suffix} "
+                    f"{release.root} declares {ck.source.format} ({ck.source.origin}) but holds no *.{suffix} "
                     "tensors: there is nothing to dequantize", hint="if its weights are BF16, delete the stale "
                     "quantization_config from its config.json; else restore the release's files",
                     source="THUDM/slime@624b824a:tools/fp8_cast_bf16.py, tools/convert_k2_thinking_int4_to_bf16.py")
@@ -347,7 +207,7 @@ def conversion_source(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     field = "checkpoints.hf" if ck.bf16 == ck.hf else "checkpoints.bf16"
     if source.quantization is not None:
         yield error("checkpoint.conversion-source", field,
-                    f"{source.path} has a quantization_config ({source.quantization.get('quant_method')}): the "
+                    f"{source.root} has a quantization_config ({source.quantization.get('quant_method')}): the "
                     "conversion sources must be BF16", hint="leave checkpoints.bf16 unset: the plan then "
                     f"dequantizes the release (recipe-runner convert bf16 {ck.hf} {ck.hf}-bf16)",
                     source="pain-points §1.4, §3.4 (radixark/miles#1530; THUDM/slime quick_start.md)")
@@ -372,9 +232,9 @@ def model_config_matches(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     ck = derive(r, s.config)
     for path in dict.fromkeys((ck.hf, ck.bf16, rollout_path(r)[1])):
         ck = read_checkpoint(path)
-        if ck is None or ck.config is None or ck.path in seen:
+        if ck is None or ck.config is None or ck.root in seen:
             continue
-        seen.add(ck.path)
+        seen.add(ck.root)
         diff = [(k, model_field(s.config, k), model_field(ck.config, k)) for k in MODEL_FIELDS
                 if model_field(s.config, k) is not None and model_field(ck.config, k) is not None
                 and model_field(s.config, k) != model_field(ck.config, k)]
@@ -382,8 +242,8 @@ def model_config_matches(r: Recipe, s: ModelShape) -> Iterator[Finding]:
             k, want, got = diff[0]
             rest = f" (and {len(diff) - 1} more field(s))" if len(diff) > 1 else ""
             yield error("checkpoint.model-config", "model.config",
-                        f"{ck.path}/config.json has {k}={got!r}, the recipe's model {r.model.config!r} has "
-                        f"{want!r}{rest}", hint=f"set model.config={ck.path} (a 2507 variant is another model)",
+                        f"{ck.root}/config.json has {k}={got!r}, the recipe's model {r.model.config!r} has "
+                        f"{want!r}{rest}", hint=f"set model.config={ck.root} (a 2507 variant is another model)",
                         source=f"{HF_VALIDATE} (THUDM/slime#641, radixark/miles#742)")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from recipe_runner import formats
 from recipe_runner.checks.checkpoint import int4_checkpoint, int4_weights
 from recipe_runner.checks.finding import Finding, error, note, warning
 from recipe_runner.estimate import params
@@ -20,7 +21,7 @@ SLIME_ARGS = "THUDM/slime@624b824a:slime/utils/arguments.py"
 
 
 def fp8_small_dense_without_tis(r: Recipe, s: ModelShape) -> Iterator[Finding]:
-    if mode(r.precision.mode).rollout_format != "fp8-block" or s.is_moe or r.algorithm.use_tis:
+    if formats.get(mode(r.precision.mode).rollout_format) is not formats.FP8 or s.is_moe or r.algorithm.use_tis:
         return
     n = params(s).total
     if n <= SMALL_DENSE_PARAMS:
@@ -42,9 +43,9 @@ def colocate_mem_fraction(r: Recipe, s: ModelShape) -> Iterator[Finding]:
 
 def int4_asymmetric(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     found = int4_checkpoint(r)
-    if found is not None and int4_weights(found[1].quantization).get("symmetric") is False:
+    if found is not None and int4_weights(found[1]).get("symmetric") is False:
         yield warning("companion.int4-asymmetric", found[0],
-                      f"{found[1].path} is asymmetric INT4: the QAT fake quant is symmetric, and slime packs "
+                      f"{found[1].root} is asymmetric INT4: the QAT fake quant is symmetric, and slime packs "
                       "zero points in AWQ order, not the compressed-tensors layout",
                       hint="convert with --is-symmetric (recipe-runner convert int4 is symmetric)",
                       source="reference §5.3, §6.2 (THUDM/slime@624b824a:tools/convert_hf_to_int4_direct.py)")

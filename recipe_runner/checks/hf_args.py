@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from recipe_runner.checks.checkpoint import read_checkpoint, rollout_path
+from recipe_runner.checks.checkpoint import rollout_path
 from recipe_runner.checks.finding import Finding, error
 from recipe_runner.models import ModelShape, model_flags
+from recipe_runner.quant.source import read_checkpoint
 from recipe_runner.spec import Recipe
 
 SOURCE = "THUDM/slime@624b824a:slime/backends/megatron_utils/arguments.py:97-148"
@@ -86,7 +87,7 @@ def mismatches(cfg: dict, flags: Flags) -> list[tuple[str, object, str, object]]
 def model_args_match_config(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     field, path = rollout_path(r)
     ck = read_checkpoint(path)
-    cfg, where = (ck.config, f"{ck.path}/config.json") if ck and ck.config else (s.config, f"model {r.model.config!r}")
+    cfg, where = (ck.config, f"{ck.root}/config.json") if ck and ck.config else (s.config, f"model {r.model.config!r}")
     flags = {a.flag: a.values for a in model_flags(s, r.model.extra_args)}  # the last of a repeated flag
     for key, hf, flag, got in mismatches(cfg, flags):
         in_extra = flag in r.model.extra_args

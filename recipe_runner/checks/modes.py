@@ -6,11 +6,13 @@ never suggests a mode that is itself refused.
 
 from __future__ import annotations
 
+from recipe_runner import formats
 from recipe_runner.checks.linears import hf_weights
+from recipe_runner.formats import nothing_quantized, quantized_by_default
+from recipe_runner.formats.fp8_block import FP8_BLOCK
 from recipe_runner.hardware import GPUS, MIN_COMPUTE_CAPABILITY
 from recipe_runner.models import ModelShape
-from recipe_runner.precision import FP8_BLOCK, MODES, PrecisionMode
-from recipe_runner.quant.rules import nothing_quantized, quantized_by_default
+from recipe_runner.precision import MODES, PrecisionMode
 from recipe_runner.spec import Recipe
 
 
@@ -56,7 +58,7 @@ def fp8_experts_fit(s: ModelShape) -> bool:
 
 def fp8_moe_refusal(m: PrecisionMode, r: Recipe, s: ModelShape) -> str | None:
     block = FP8_BLOCK[0]
-    if m.rollout_format == "fp8-block" and not fp8_experts_fit(s):
+    if formats.get(m.rollout_format) is formats.FP8 and not fp8_experts_fit(s):
         return (f"{r.model.name} has moe_intermediate_size {s.moe_ffn}, not a multiple of the FP8 block "
                 f"{block}: no engine layout can load its experts in block FP8")
     return None

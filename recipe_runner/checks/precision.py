@@ -48,7 +48,7 @@ def conversion_quantizes(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     message = conversion_refusal(mode(r.precision.mode), r, s)
     if message:
         yield error("precision.conversion-empty", "precision.mode", message, hint=other_modes(r, s),
-                    source="the converter's rules (quant/rules.py): THUDM/slime@624b824a:"
+                    source="the converter's rules (formats/): THUDM/slime@624b824a:"
                     "tools/convert_hf_to_int4_direct.py:285-307, tools/convert_hf_to_fp8.py:133-149")
 
 

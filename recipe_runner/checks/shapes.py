@@ -8,17 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from recipe_runner import formats
 from recipe_runner.checks.finding import Finding, error
 from recipe_runner.checks.linears import Linear, rollout_shards
 from recipe_runner.checks.modes import fp8_moe_refusal, other_modes
+from recipe_runner.formats.fp8_block import FP8_BLOCK
 from recipe_runner.models import ModelShape
-from recipe_runner.precision import FP8_BLOCK, mode
+from recipe_runner.precision import mode
 from recipe_runner.spec import Recipe
 
 
 def fp8_block_shards(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     m = mode(r.precision.mode)
-    if m.rollout_format != "fp8-block":
+    if formats.get(m.rollout_format) is not formats.FP8:
         return
     tp = r.rollout.gpus_per_engine
     block = FP8_BLOCK[0]
@@ -33,7 +35,7 @@ def fp8_block_shards(r: Recipe, s: ModelShape) -> Iterator[Finding]:
 
 def int4_group_shards(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     m = mode(r.precision.mode)
-    if m.rollout_format != "int4-pack":
+    if formats.get(m.rollout_format) is not formats.INT4:
         return
     g, tp = r.precision.group_size, r.rollout.gpus_per_engine
     bad = int4_group_misfits(s, tp, _expert_parallel(r), g)

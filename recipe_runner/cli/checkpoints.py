@@ -11,12 +11,13 @@ import json
 import sys
 from pathlib import Path
 
+from recipe_runner.formats import Fp8Params, Int4Params, Params
+from recipe_runner.formats.fp8_block import FP8_BLOCK
+from recipe_runner.formats.int4_pack import INT4_DEFAULT_IGNORE
 from recipe_runner.quant.convert import convert_checkpoint
 from recipe_runner.quant.failures import os_failure
-from recipe_runner.quant.inspect import inspect_checkpoint
-from recipe_runner.quant.params import Fp8Params, Int4Params, Params
-from recipe_runner.quant.rules import INT4_DEFAULT_IGNORE
 from recipe_runner.quant.signals import Interrupted
+from recipe_runner.quant.summary import inspect_checkpoint
 
 _GIB = 1024**3
 
@@ -36,11 +37,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--block-size",
         type=int,
         nargs=2,
-        default=[128, 128],
+        default=list(FP8_BLOCK),
         metavar=("N", "K"),
-        help="tile size (default: 128 128, what SGLang/vLLM/slime expect)",
+        help=f"tile size (default: {FP8_BLOCK[0]} {FP8_BLOCK[1]}, what SGLang/vLLM/slime expect)",
     )
-    fp8.set_defaults(func=_convert)
+    fp8.set_defaults(func=_convert, make_params=_fp8_params)
 
     int4 = modes.add_parser("int4", help="symmetric group INT4, compressed-tensors pack-quantized")
     _common(int4)
@@ -64,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         action="store_true",
         help="drop slime's default rules (keep only routed experts quantized) and use --ignore alone",
     )
-    int4.set_defaults(func=_convert)
+    int4.set_defaults(func=_convert, make_params=_int4_params)
 
     verify = subparsers.add_parser("verify", help="check a converted checkpoint and report its error")
     verify.add_argument("dst", type=Path, metavar="DST")
@@ -105,8 +106,14 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _params(args: argparse.Namespace) -> Params:
-    if args.convert_mode == "fp8":
-        return Fp8Params(tuple(args.block_size))
+    return args.make_params(args)
+
+
+def _fp8_params(args: argparse.Namespace) -> Params:
+    return Fp8Params(tuple(args.block_size))
+
+
+def _int4_params(args: argparse.Namespace) -> Params:
     base = () if args.no_default_ignore else INT4_DEFAULT_IGNORE
     return Int4Params(args.group_size, tuple(dict.fromkeys((*base, *args.ignore))))
 

@@ -11,17 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from recipe_runner.errors import user_error
+from recipe_runner.formats import Params
 
 from .deps import require_torch
 from .device import Engine, choose_engine, default_workers
 from .failures import os_failure
 from .fingerprint import fingerprint
-from .layout import Layout, plan_conversion
 from .lock import dst_lock
-from .params import Params
 from .progress import Progress
 from .record import RECORD_NAME, conversion_mismatch, manifest, record
 from .safe_output import check_destination, check_overlap, check_parent, remove_stale_partials, staging
+from .shard_plan import ConversionPlan, plan_conversion
 from .signals import signals_raise
 from .source import INDEX_NAME, Checkpoint, check_unquantized, list_dir, open_checkpoint
 
@@ -146,7 +146,7 @@ def _convert(
     )
 
 
-def _run(engine: Engine, layout: Layout, out: Path, workers: int, bar: Progress, allow_nonfinite: bool) -> None:
+def _run(engine: Engine, layout: ConversionPlan, out: Path, workers: int, bar: Progress, allow_nonfinite: bool) -> None:
     """Run the layout with the engine's quantizer; only the torch engines import torch."""
     from .stream import Guard, cpu_quantizer, run_layout
 
@@ -190,7 +190,7 @@ def _copy_aux_files(aux: list[Path], out: Path) -> tuple[str, ...]:
     return tuple(skipped)
 
 
-def _write_metadata(ckpt: Checkpoint, layout: Layout, out: Path) -> None:
+def _write_metadata(ckpt: Checkpoint, layout: ConversionPlan, out: Path) -> None:
     config: dict[str, Any] = dict(ckpt.config or {})
     config["quantization_config"] = layout.quantization_config()
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")

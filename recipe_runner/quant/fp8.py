@@ -9,18 +9,13 @@ bits, since every element's arithmetic is unchanged.
 
 from __future__ import annotations
 
-import math
 from functools import cache
 
 import torch
 
-from .params import FP8_MAX
+from recipe_runner.formats.fp8_tiles import FP8_MAX, scale_shape
 
 _EPS = 1e-12  # slime's clamp on the tile amax (fix dd4851f2: all-zero tiles no longer give NaN)
-
-
-def scale_shape(shape: tuple[int, int], block: tuple[int, int]) -> tuple[int, int]:
-    return math.ceil(shape[0] / block[0]), math.ceil(shape[1] / block[1])
 
 
 def amax_floor(dtype: torch.dtype) -> float:

@@ -15,10 +15,10 @@ from typing import Any
 
 from recipe_runner import __version__
 from recipe_runner.errors import UserError
+from recipe_runner.formats import CONVERSIONS, Params, params_from_json
 
 from .fingerprint import file_digest, fingerprint
 from .jsonfile import is_int, parse_json, read_bounded
-from .params import Params, params_from_json
 from .safe_output import OWNER_NAME
 
 RECORD_NAME = "conversion.json"
@@ -60,7 +60,7 @@ def _record_shape_problem(data: object) -> str | None:
         return "it is not a JSON object"
     if data.get("format_version") != FORMAT_VERSION:
         return f"format_version is {data.get('format_version')!r}, this tool writes {FORMAT_VERSION}"
-    if data.get("mode") not in ("fp8", "int4"):
+    if data.get("mode") not in CONVERSIONS:
         return f"mode is {data.get('mode')!r}"
     if not isinstance(data.get("parameters"), dict):
         return "parameters is not an object"

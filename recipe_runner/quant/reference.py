@@ -23,12 +23,17 @@ def _version(pkg: str) -> str:
     return f"{pkg} {importlib.metadata.version(pkg)}"
 
 
+# The modules each conversion's reference dequantizers import (int4_reference, fp8_reference).
+_REFERENCE_MODULES = {
+    "int4": ("compressed_tensors.compressors", "compressed_tensors.quantization"),
+    "fp8": ("transformers.integrations.finegrained_fp8", "compressed_tensors.entrypoints.convert"),
+}
+
+
 def preload(mode: str) -> None:
     """Import the mode's reference packages now (seconds: they pull in transformers), e.g. in a thread
     while other work runs; a missing package is left for the *_reference functions to report."""
-    modules = ["compressed_tensors.compressors", "compressed_tensors.quantization"] if mode == "int4" else [
-        "transformers.integrations.finegrained_fp8", "compressed_tensors.entrypoints.convert"]
-    for module in modules:
+    for module in _REFERENCE_MODULES[mode]:
         try:
             importlib.import_module(module)
         except ImportError:

@@ -1,24 +1,27 @@
-"""Open a source checkpoint directory and reject what cannot be converted, before any work starts."""
+"""The one checkpoint reader: a directory of safetensors shards, its index and config.json, from headers only.
+
+`open_checkpoint` is the converter's (and verify's, inspect's) strict reader: every shard header is read and
+any inconsistency is a UserError naming the file. `read_checkpoint` is pre-flight's: a checkpoint that is not on
+this machine is None, and only config.json, the index (or a single file's header) are read, leniently, since
+the converter and verify report damaged shards themselves. Both give the same `Checkpoint`, whose
+quantization_config is read by the formats' one reader. Only the stdlib (no torch, no safetensors).
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from recipe_runner.errors import user_error
+from recipe_runner.errors import UserError, user_error
+from recipe_runner.formats import QUANT_TENSOR_SUFFIXES, QuantConfig, read_quantization_config
 
 from .header import FLOAT_SOURCE_DTYPES, HeaderError, ShardHeader, TensorInfo, read_header
 from .jsonfile import parse_json, read_bounded
 
 INDEX_NAME = "model.safetensors.index.json"
-QUANT_TENSOR_SUFFIXES = (
-    "weight_scale_inv",
-    "weight_scale",
-    "weight_packed",
-    "weight_zero_point",
-    "input_scale",
-)
 
 
 @dataclass(frozen=True)
@@ -26,16 +29,33 @@ class Checkpoint:
     """A directory of safetensors shards (with or without an index) and its config.json."""
 
     root: Path
-    shards: tuple[ShardHeader, ...]
-    config: dict[str, Any] | None
-    index: dict[str, Any] | None = None  # the validated model.safetensors.index.json, when there is one
+    shards: tuple[ShardHeader, ...]  # read_checkpoint: only a single-file checkpoint's header
+    config: dict[str, Any] | None  # read_checkpoint: a multimodal wrapper's text_config unwrapped
+    index: dict[str, Any] | None = None  # the model.safetensors.index.json, when there is one
 
     def tensors(self) -> list[tuple[ShardHeader, TensorInfo]]:
         return [(s, t) for s in self.shards for t in s.tensors.values()]
 
     @property
+    def names(self) -> tuple[str, ...]:
+        """Tensor names: the index's weight_map, else the shards' headers."""
+        if self.index is not None:
+            return tuple(self.index["weight_map"])
+        return tuple(t.name for _, t in self.tensors())
+
+    @property
     def total_bytes(self) -> int:
         return sum(s.data_size for s in self.shards)
+
+    @property
+    def quantization(self) -> dict[str, Any] | None:
+        """The raw quantization_config block (None when unquantized)."""
+        return (self.config or {}).get("quantization_config")
+
+    @cached_property
+    def quant(self) -> QuantConfig | None:
+        """The quantization_config as the formats' one reader reads it (a malformed one is a UserError)."""
+        return read_quantization_config(self.config, str(self.root / "config.json"))
 
 
 def open_checkpoint(path: Path) -> Checkpoint:
@@ -88,6 +108,57 @@ def open_checkpoint(path: Path) -> Checkpoint:
     config_path = path / "config.json"
     config = _read_json(config_path) if config_path.is_file() else None
     return Checkpoint(path, shards, config, index)
+
+
+def read_checkpoint(path: str | Path) -> Checkpoint | None:
+    """Pre-flight's view of the checkpoint at `path`, or None when the directory is not here.
+
+    A config.json, quantization_config or index of the wrong JSON shape is the checkpoint's error (exit 2);
+    unreadable JSON or a corrupt single file is left to the converter and verify (no config, no weights here).
+    """
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        return None
+    config_path, index_path = root / "config.json", root / INDEX_NAME
+    cfg = _lenient_object(config_path, _lenient_json(config_path), "config.json")
+    if cfg is not None and "num_hidden_layers" not in cfg and isinstance(cfg.get("text_config"), dict):
+        cfg = {**cfg["text_config"], **{k: v for k, v in cfg.items() if k == "quantization_config"}}
+    index = _lenient_object(index_path, _lenient_json(index_path), "the index")
+    shards: tuple[ShardHeader, ...] = ()
+    if index is not None:
+        weight_map = index.get("weight_map", {})
+        if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in (*weight_map, *weight_map.values())):
+            raise _wrong_type(index_path, "weight_map", "an object of tensor name -> file name")
+        index = {**index, "weight_map": weight_map}
+    elif (root / "model.safetensors").is_file():
+        try:
+            shards = (read_header(root / "model.safetensors"),)
+        except HeaderError:  # a corrupt file: the converter and verify report it; here it has no weights
+            pass
+    ckpt = Checkpoint(root, shards, cfg, index)
+    if cfg is not None:
+        _ = ckpt.quant  # read (and check) the quantization_config now: a malformed one is refused up front
+    return ckpt
+
+
+def _lenient_json(path: Path) -> object:
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
+def _lenient_object(path: Path, value: object, what: str) -> dict | None:
+    """`value` when it is a JSON object (or absent); any other type is the checkpoint's error (exit 2)."""
+    if value is None or isinstance(value, dict):
+        return value
+    raise _wrong_type(path, what, "a JSON object")
+
+
+def _wrong_type(path: Path, what: str, want: str) -> UserError:
+    return user_error(str(path), f"{what} is not {want}", rule="a Hugging Face checkpoint's config.json, its "
+                      "quantization_config and model.safetensors.index.json have fixed shapes",
+                      hint="restore the file from the checkpoint, or convert again", title="invalid checkpoint")
 
 
 def list_dir(path: Path) -> list[Path]:

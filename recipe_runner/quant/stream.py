@@ -1,4 +1,4 @@
-"""Execute a Layout: read row slabs at known offsets, quantize, write each slab to its final offset.
+"""Execute a ConversionPlan: read row slabs at known offsets, quantize, write each slab to its final offset.
 
 Memory per worker is one slab (about `CPU_SLAB_ELEMENTS` source elements plus temporaries), whatever
 the tensor or shard size. Copied tensors move with `copy_file_range` (in-kernel, no user memory).
@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from recipe_runner.errors import user_error
+from recipe_runner.formats import Fp8Params, Int4Params, Params
 
 from . import npmath
 from .header import OutTensor, TensorInfo
-from .layout import Layout, TensorJob
-from .params import Fp8Params, Int4Params, Params
 from .progress import Progress
+from .shard_plan import ConversionPlan, TensorJob
 
 CPU_SLAB_ELEMENTS = 1 << 20  # ~128-256 rows of a typical weight: temporaries stay in L2
 _COPY_CHUNK = 64 << 20
@@ -113,11 +113,11 @@ def slabs(rows: int, step: int) -> Iterator[tuple[int, int]]:
 
 
 def row_align(params: Params) -> int:
-    return params.block_size[0] if isinstance(params, Fp8Params) else 1
+    return params.format.block_rows(params)
 
 
 def run_layout(
-    layout: Layout, out_dir: Path, workers: int, progress: Progress, quantize: Quantizer, guard: Guard
+    layout: ConversionPlan, out_dir: Path, workers: int, progress: Progress, quantize: Quantizer, guard: Guard
 ) -> None:
     """Write every output shard of `layout` into `out_dir`: copies here, quantized tensors by `quantize`.
 

@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from recipe_runner.formats import Fp8Params, Params
+
 from . import fp8, int4
-from .layout import Layout, TensorJob
-from .params import Fp8Params, Params
 from .progress import Progress
+from .shard_plan import ConversionPlan, TensorJob
 from .stream import CPU_SLAB_ELEMENTS, Guard, Quantizer, Writer, read_into, row_align, row_bytes, slab_rows, slabs
 
 CUDA_SLAB_ELEMENTS = 1 << 24  # 32 MiB of BF16 per transfer: few launches, bounded pinned memory
@@ -90,7 +91,7 @@ def _out_bytes(params: Params, rows: int, k: int, elsize: int) -> tuple[int, int
     return rows * k // 2, rows * (k // params.group_size) * elsize
 
 
-def cuda_quantizer(torch: ModuleType, device: Any, layout: Layout) -> Quantizer:
+def cuda_quantizer(torch: ModuleType, device: Any, layout: ConversionPlan) -> Quantizer:
     """A Quantizer whose per-thread slots are sized for the largest slab of `layout`."""
     params = layout.params
     jobs = [j for s in layout.shards for j in s.jobs if j.kind != "copy"]

@@ -27,14 +27,13 @@ from types import ModuleType
 from typing import Any
 
 from recipe_runner.errors import user_error
+from recipe_runner.formats import Fp8Params, Int4Params, Params, QuantConfig
+from recipe_runner.formats.fp8_tiles import scale_shape
 
 from . import reference
 from .deps import require_torch
 from .device import usable_cores
 from .header import ShardHeader, TensorInfo
-from .params import Fp8Params, Int4Params
-from .qconfig import QuantConfig, read_quantization_config
-from .rules import int4_quantizes
 from .source import INDEX_NAME, Checkpoint, open_checkpoint
 from .stream import read_into, slab_rows, slabs
 
@@ -74,6 +73,7 @@ class _Work:
     kind: str  # fp8 | int4 | copy
     parts: dict[str, tuple[ShardHeader, TensorInfo]]
     source: tuple[ShardHeader, TensorInfo] | None
+    shape: tuple[int, ...] = ()  # the module's weight shape (dequantized)
     problems: list[str] = field(default_factory=list)
     err_sq: float = 0.0
     ref_sq: float = 0.0
@@ -148,7 +148,7 @@ def _check_with_safetensors(ckpt: Checkpoint, problems: list[str]) -> None:
 
 
 def _mode(ckpt: Checkpoint) -> QuantConfig:
-    qc = read_quantization_config(ckpt.config, str(ckpt.root / "config.json"))
+    qc = ckpt.quant
     if qc is not None and qc.params is not None:
         return qc
     raise user_error(
@@ -191,23 +191,21 @@ class _Plan:
                 source = None
         if kind == "copy" and source is None:
             return
-        self.work.append(_Work(name, kind, {role: self.where[n] for role, n in parts.items()}, source))
+        self.work.append(_Work(name, kind, {role: self.where[n] for role, n in parts.items()}, source, shape))
 
 
 def _plan_fp8(p: _Plan, qc: QuantConfig) -> None:
-    from . import fp8
-
     assert isinstance(qc.params, Fp8Params)
-    block = qc.params.block_size
+    fmt, block = qc.params.format, qc.params.block_size
     skipped = set(qc.not_converted)
     for name, (_, t) in sorted(p.where.items()):
-        if name.endswith(".weight_scale_inv"):
+        if name.endswith(fmt.aux_suffixes):
             continue
         base = name[: -len(".weight")] if name.endswith(".weight") else name
-        if t.dtype == "F8_E4M3":
-            scale = f"{base}.weight_scale_inv"
-            if len(t.shape) == 2 and p.shape_is(scale, "F32", fp8.scale_shape(t.shape, block)):  # type: ignore[arg-type]
-                p.add(name, "fp8", {"weight": name, "weight_scale_inv": scale}, t.shape)
+        if fmt.quantized_base(name, t.dtype, t.shape) is not None:
+            parts = fmt.module_parts(base)
+            if len(t.shape) == 2 and p.shape_is(parts["weight_scale_inv"], "F32", scale_shape(t.shape, block)):  # type: ignore[arg-type]
+                p.add(name, qc.params.mode, parts, t.shape)
         else:
             if name.endswith(".weight") and len(t.shape) == 2 and base not in skipped:
                 p.problems.append(f"{name}: kept in {t.dtype} but not listed in modules_to_not_convert")
@@ -216,12 +214,12 @@ def _plan_fp8(p: _Plan, qc: QuantConfig) -> None:
 
 def _plan_int4(p: _Plan, qc: QuantConfig) -> None:
     assert isinstance(qc.params, Int4Params)
-    group, ignore = qc.params.group_size, qc.params.ignore
+    fmt, group = qc.params.format, qc.params.group_size
     for name, (_, t) in sorted(p.where.items()):
         if name.endswith((".weight_scale", ".weight_shape")):
             continue
-        if not name.endswith(".weight_packed"):
-            if int4_quantizes(name, t.shape, ignore):
+        if fmt.quantized_base(name, t.dtype, t.shape) is None:
+            if fmt.quantizes(name, t.shape, qc.params):
                 p.problems.append(f"{name}: kept in {t.dtype} but not matched by the ignore rules")
             p.add(name, "copy", {"weight": name}, t.shape)
             continue
@@ -235,36 +233,28 @@ def _plan_int4(p: _Plan, qc: QuantConfig) -> None:
             and p.shape_is(f"{base}.weight_scale", ("BF16", "F16", "F32"), (n, k // group))
             and p.shape_is(f"{base}.weight_shape", ("I64", "I32"), (2,))
         ):
-            parts = {r: f"{base}.{r}" for r in ("weight_packed", "weight_scale", "weight_shape")}
-            p.add(f"{base}.weight", "int4", parts, (n, k))
+            p.add(f"{base}.weight", qc.params.mode, fmt.module_parts(base), (n, k))
+
+
+_PLANS = {Fp8Params: _plan_fp8, Int4Params: _plan_int4}
 
 
 def _slabs(w: _Work, block_rows: int) -> Iterator[tuple[int, int]]:
-    t = next(iter(w.parts.values()))[1]
-    n, k = t.shape[0], (t.shape[1] * 8 if w.kind == "int4" else t.shape[1])
+    n, k = w.shape
     yield from slabs(n, max(1, min(n, slab_rows(k, block_rows, SLAB_ELEMENTS))))  # no slab for 0 rows
 
 
-def _our_dequant(torch: ModuleType, reader: _Reader, w: _Work, r0: int, r1: int, qc: dict[str, Any]) -> tuple:
-    from . import fp8, int4
-
-    if w.kind == "fp8":
-        bn = qc["weight_block_size"][0]
-        q = reader.rows(w.parts["weight"], r0, r1)
-        s = reader.rows(w.parts["weight_scale_inv"], r0 // bn, -(-r1 // bn))
-        return fp8.dequantize(q, s, tuple(qc["weight_block_size"])), {"weight": q, "weight_scale_inv": s}
-    packed = reader.rows(w.parts["weight_packed"], r0, r1)
-    scale = reader.rows(w.parts["weight_scale"], r0, r1)
-    k = packed.shape[1] * 8
-    tensors = {"weight_packed": packed, "weight_scale": scale, "weight_shape": torch.tensor([r1 - r0, k])}
-    return int4.dequantize(packed, scale, k), tensors
+def _our_dequant(torch: ModuleType, reader: _Reader, w: _Work, r0: int, r1: int, params: Params) -> tuple:
+    fmt = params.format
+    tensors = fmt.slab(lambda role, a, b: reader.rows(w.parts[role], a, b), r0, r1, params)
+    return fmt.dequantize(tensors, params), tensors
 
 
 class _References:
     """The consumer's dequantizer per module, once the background import is done (None before that)."""
 
-    def __init__(self, preload: Future[None], mode: str, qc: dict[str, Any]) -> None:
-        self.preload, self.mode, self.qc, self.lock = preload, mode, qc, threading.Lock()
+    def __init__(self, preload: Future[None], params: Params, qc: dict[str, Any]) -> None:
+        self.preload, self.params, self.qc, self.lock = preload, params, qc, threading.Lock()
         self.int4: tuple[str, reference.Dequant] | None = None
         self.int4_done = False
         self.int4_error = ""
@@ -274,8 +264,8 @@ class _References:
 
     def get(self, w: _Work) -> tuple[str, reference.Dequant] | None:
         self.preload.result()
-        if w.kind == "fp8":
-            return reference.fp8_reference(tuple(self.qc["weight_block_size"]), w.parts["weight"][1].shape)  # type: ignore[arg-type]
+        if isinstance(self.params, Fp8Params):
+            return reference.fp8_reference(self.params.block_size, w.parts["weight"][1].shape)  # type: ignore[arg-type]
         with self.lock:
             if not self.int4_done:
                 self.int4_done = True
@@ -301,32 +291,32 @@ def _compare(torch: ModuleType, w: _Work, ref: tuple[str, reference.Dequant], de
     return True
 
 
-def _first_pass(torch: ModuleType, reader: _Reader, w: _Work, qc: dict[str, Any], refs: _References) -> None:
+def _first_pass(torch: ModuleType, reader: _Reader, w: _Work, params: Params, refs: _References) -> None:
     """Finite, codes, shape record, error against the source; copies byte-equal to the source. Once the
     reference packages are imported, the reference comparison runs here too, on the slabs already read."""
     if w.kind == "copy":
         if w.source is not None and not reader.same_bytes(w.parts["weight"], w.source):
             w.problems.append(f"{w.name}: kept tensor differs from the source")
         return
-    if w.kind == "int4":
+    if isinstance(params, Int4Params):
         shape = reader.rows(w.parts["weight_shape"], 0, 2).tolist()
         packed_shape = w.parts["weight_packed"][1].shape
         if shape != [packed_shape[0], packed_shape[1] * 8]:
             w.problems.append(f"{w.name.removesuffix('.weight')}.weight_shape: {shape}, expected "
                               f"{[packed_shape[0], packed_shape[1] * 8]}")
             return
-    block_rows = qc["weight_block_size"][0] if w.kind == "fp8" else 1
+    block_rows = params.format.block_rows(params)
     finite, minus8 = True, False
     ref = refs.get(w) if refs.ready() else None
     agreed = ref is not None
     for r0, r1 in _slabs(w, block_rows):
-        deq, tensors = _our_dequant(torch, reader, w, r0, r1, qc)
+        deq, tensors = _our_dequant(torch, reader, w, r0, r1, params)
         if agreed:
             agreed = _compare(torch, w, ref, deq, tensors)  # type: ignore[arg-type]
         # deq is finite iff the scales are and (FP8) no code is NaN (e4m3fn NaN: exponent and mantissa all 1)
-        scale = tensors["weight_scale_inv" if w.kind == "fp8" else "weight_scale"]
+        scale = tensors[params.format.scale_role]
         finite = finite and bool(torch.isfinite(scale).all())
-        if w.kind == "fp8":
+        if isinstance(params, Fp8Params):
             finite = finite and not bool((tensors["weight"].view(torch.uint8) & 0x7F).eq_(0x7F).any())
         else:  # stored nibble = code + 8, so code -8 is a zero nibble
             b = tensors["weight_packed"].view(torch.uint8)
@@ -346,15 +336,15 @@ def _first_pass(torch: ModuleType, reader: _Reader, w: _Work, qc: dict[str, Any]
         w.reference = ref[0]
 
 
-def _reference_pass(torch: ModuleType, reader: _Reader, w: _Work, qc: dict[str, Any], refs: _References) -> None:
+def _reference_pass(torch: ModuleType, reader: _Reader, w: _Work, params: Params, refs: _References) -> None:
     """The reference comparison for a module the first pass saw before the reference was imported."""
     ref = refs.get(w)
     if ref is None:
         return
     w.reference = ref[0]
-    block_rows = qc["weight_block_size"][0] if w.kind == "fp8" else 1
+    block_rows = params.format.block_rows(params)
     for r0, r1 in _slabs(w, block_rows):
-        deq, tensors = _our_dequant(torch, reader, w, r0, r1, qc)
+        deq, tensors = _our_dequant(torch, reader, w, r0, r1, params)
         if not _compare(torch, w, ref, deq, tensors):
             return
 
@@ -364,26 +354,27 @@ def verify_checkpoint(dst: Path | str, source: Path | str | None = None, workers
     dst_ckpt = open_checkpoint(Path(dst))
     src_ckpt = open_checkpoint(Path(source)) if source is not None else None
     qc = _mode(dst_ckpt)
-    mode = qc.params.mode  # type: ignore[union-attr]
+    params: Params = qc.params  # type: ignore[assignment]
+    mode = params.mode
     torch = require_torch()
     with ThreadPoolExecutor(max_workers=1) as importer:
         preload: Future[None] = importer.submit(reference.preload, mode)  # overlaps pass 1
         plan = _Plan(dst_ckpt, src_ckpt)
         _check_index(dst_ckpt, plan.problems)
         _check_with_safetensors(dst_ckpt, plan.problems)
-        (_plan_fp8 if mode == "fp8" else _plan_int4)(plan, qc)
+        _PLANS[type(params)](plan, qc)
         raw = qc.raw
         reader = _Reader(torch)
         previous = torch.get_num_threads()
         torch.set_num_threads(1)  # parallel over tensors, as in convert
         try:
             with ThreadPoolExecutor(max_workers=workers or usable_cores()) as pool:
-                refs = _References(preload, mode, raw)
+                refs = _References(preload, params, raw)
                 order = sorted(plan.work, key=lambda w: -sum(t.nbytes for _, t in w.parts.values()))
-                for f in [pool.submit(_first_pass, torch, reader, w, raw, refs) for w in order]:
+                for f in [pool.submit(_first_pass, torch, reader, w, params, refs) for w in order]:
                     f.result()
                 late = [w for w in order if w.kind != "copy" and w.reference is None and not w.problems]
-                for f in [pool.submit(_reference_pass, torch, reader, w, raw, refs) for w in late]:
+                for f in [pool.submit(_reference_pass, torch, reader, w, params, refs) for w in late]:
                     f.result()
                 if refs.int4_error:
                     plan.problems.append(refs.int4_error)

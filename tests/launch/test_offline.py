@@ -14,9 +14,9 @@ import yaml
 
 from recipe_runner.api import plan
 from recipe_runner.cli import main
+from recipe_runner.formats import Int4Params
 from recipe_runner.launch import convert_if_needed
 from recipe_runner.models import BUNDLED_CONFIGS
-from recipe_runner.quant.params import Int4Params
 from recipe_runner.quant.record import conversion_matches
 from tests.launch.conftest import write_recipes
 from tests.launch.kube import KUBE

@@ -12,10 +12,10 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from recipe_runner.errors import UserError
+from recipe_runner.formats import Fp8Params, Int4Params
+from recipe_runner.formats.int4_pack import INT4_DEFAULT_IGNORE
 from recipe_runner.quant import fp8, int4
 from recipe_runner.quant.convert import convert_checkpoint
-from recipe_runner.quant.params import Fp8Params, Int4Params
-from recipe_runner.quant.rules import INT4_DEFAULT_IGNORE
 from recipe_runner.quant.safe_output import staging
 from tests.quant.tiny_models import make_checkpoint
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from recipe_runner.formats import Fp8Params, Int4Params
 from recipe_runner.quant.convert import convert_checkpoint
-from recipe_runner.quant.params import Fp8Params, Int4Params
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

@@ -18,8 +18,8 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from recipe_runner.errors import UserError
+from recipe_runner.formats import Fp8Params, Int4Params
 from recipe_runner.quant.convert import convert_checkpoint
-from recipe_runner.quant.params import Fp8Params, Int4Params
 from recipe_runner.quant.record import conversion_matches
 
 EXPERT = "model.layers.0.mlp.experts.0.down_proj.weight"

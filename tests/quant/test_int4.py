@@ -7,8 +7,8 @@ import pytest
 import torch
 from compressed_tensors.compressors.pack_quantized.helpers import pack_to_int32, unpack_from_int32
 
+from recipe_runner.formats import Int4Params
 from recipe_runner.quant import int4, reference
-from recipe_runner.quant.params import Int4Params
 
 
 def kernel_reference(w: torch.Tensor, group: int) -> tuple[np.ndarray, np.ndarray]:

@@ -10,10 +10,9 @@ import pytest
 from recipe_runner.checks.linears import hf_weights
 from recipe_runner.checks.modes import conversion_refusal
 from recipe_runner.errors import UserError
+from recipe_runner.formats import Fp8Params, Int4Params, nothing_quantized, quantized_by_default
 from recipe_runner.precision import MODES
-from recipe_runner.quant.layout import plan_conversion
-from recipe_runner.quant.params import Fp8Params, Int4Params
-from recipe_runner.quant.rules import nothing_quantized, quantized_by_default
+from recipe_runner.quant.shard_plan import plan_conversion
 from recipe_runner.quant.source import open_checkpoint
 from recipe_runner.resolve import resolve
 from tests.quant.tiny_models import layout

@@ -10,9 +10,9 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from recipe_runner.formats import Int4Params
 from recipe_runner.quant.convert import convert_checkpoint
 from recipe_runner.quant.fingerprint import fingerprint
-from recipe_runner.quant.params import Int4Params
 from recipe_runner.quant.record import conversion_matches
 
 

@@ -13,9 +13,9 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from recipe_runner.formats import Fp8Params, Int4Params
 from recipe_runner.quant.convert import convert_checkpoint
-from recipe_runner.quant.inspect import inspect_checkpoint
-from recipe_runner.quant.params import Fp8Params, Int4Params
+from recipe_runner.quant.summary import inspect_checkpoint
 from recipe_runner.quant.verify import verify_checkpoint
 
 
@@ -109,7 +109,7 @@ def test_inspect(converted: dict[str, Path], checkpoints: dict[str, Path]) -> No
 
 def test_inspect_does_not_import_torch(converted: dict[str, Path]) -> None:
     code = (
-        "import sys; from recipe_runner.quant.inspect import inspect_checkpoint; "
+        "import sys; from recipe_runner.quant.summary import inspect_checkpoint; "
         f"inspect_checkpoint({str(converted['int4-moe'])!r}); "
         "import recipe_runner.cli.checkpoints, recipe_runner.quant.record; "
         "assert 'torch' not in sys.modules and 'safetensors' not in sys.modules"

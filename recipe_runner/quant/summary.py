@@ -1,4 +1,5 @@
-"""`inspect_checkpoint`: format, quantization_config, tensors quantized/kept and sizes, from headers only.
+"""`inspect_checkpoint` (the `inspect` command): format, quantization_config, tensors quantized/kept and
+sizes, from headers only.
 
 Torch-free and fast on any size: it reads the JSON headers, config.json and conversion.json, no tensor data.
 """
@@ -10,11 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .qconfig import read_quantization_config
+from recipe_runner.formats import FORMATS
+
 from .record import read_record
 from .source import open_checkpoint
 
-_AUX_SUFFIXES = (".weight_scale_inv", ".weight_scale", ".weight_shape", ".weight_zero_point")
+# tensors of a quantized module besides the one counted as its weight (scales, shapes, zero points)
+_AUX_SUFFIXES = tuple(s for f in FORMATS.values() for s in f.aux_suffixes)
 
 
 @dataclass(frozen=True)
@@ -36,12 +39,12 @@ class CheckpointSummary:
 
 def inspect_checkpoint(path: Path | str) -> CheckpointSummary:
     ckpt = open_checkpoint(Path(path))
-    qc = read_quantization_config(ckpt.config, str(ckpt.root / "config.json"))
+    qc = ckpt.quant
     infos = [t for _, t in ckpt.tensors()]
     by_dtype: Counter[str] = Counter()
     for t in infos:
         by_dtype[t.dtype] += t.nbytes
-    quantized = sum(1 for t in infos if t.dtype == "F8_E4M3" or t.name.endswith(".weight_packed"))
+    quantized = sum(1 for t in infos if any(f.quantized_base(t.name, t.dtype, t.shape) for f in FORMATS.values()))
     aux = sum(1 for t in infos if t.name.endswith(_AUX_SUFFIXES))
     return CheckpointSummary(
         root=ckpt.root,

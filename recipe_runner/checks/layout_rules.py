@@ -18,9 +18,9 @@ SLIME_ARGS = "THUDM/slime@624b824a:slime/utils/arguments.py"
 
 
 def world_vs_model_parallel(r: Recipe, s: ModelShape) -> Iterator[Finding]:
-    p, world = r.parallel, layout(r).world
-    prod = p.tensor * p.pipeline * p.context
-    if world % prod:
+    p, lay = r.parallel, layout(r)
+    world, prod = lay.world, lay.model_parallel
+    if not lay.dp:
         yield error("layout.world-model-parallel", "parallel.tensor",
                     f"{world} GPUs ({label(r)}) is not divisible by "
                     f"TP*PP*CP = {p.tensor}*{p.pipeline}*{p.context} = {prod}",
@@ -28,9 +28,9 @@ def world_vs_model_parallel(r: Recipe, s: ModelShape) -> Iterator[Finding]:
 
 
 def world_vs_expert_parallel(r: Recipe, s: ModelShape) -> Iterator[Finding]:
-    p, world = r.parallel, layout(r).world
-    prod = p.expert_tensor * p.expert * p.pipeline
-    if world % prod:
+    p, lay = r.parallel, layout(r)
+    world, prod = lay.world, lay.expert_model_parallel
+    if not lay.expert_dp:
         yield error("layout.world-expert-parallel", "parallel.expert",
                     f"{world} GPUs is not divisible by ETP*EP*PP = {p.expert_tensor}*{p.expert}*{p.pipeline} = {prod}",
                     hint=f"choose ETP, EP, PP whose product divides {world}", source=f"{PARALLEL_STATE}:790-797")

@@ -11,18 +11,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from recipe_runner.errors import user_error
+from recipe_runner.formats import Params, nothing_quantized
+from recipe_runner.formats.base import Entry
 
 from .header import OutTensor, ShardHeader, TensorInfo, encode_header, layout_tensors
-from .params import Fp8Params, Int4Params, Params
-from .rules import fp8_quantizes, int4_quantizes, is_router, nothing_quantized
 from .source import Checkpoint
-
-Entry = tuple[str, str, tuple[int, ...]]
 
 
 @dataclass(frozen=True)
 class TensorJob:
-    """One source tensor and the output tensors made from it (`copy`: 1, `fp8`: 2, `int4`: 3)."""
+    """One source tensor and the output tensors made from it; `kind` is `copy` or the conversion (fp8, int4)."""
 
     kind: str
     shard: ShardHeader
@@ -43,7 +41,7 @@ class ShardPlan:
 
 
 @dataclass(frozen=True)
-class Layout:
+class ConversionPlan:
     params: Params
     shards: tuple[ShardPlan, ...]
     quantized: tuple[str, ...]  # source tensor names
@@ -59,56 +57,23 @@ class Layout:
         return sum(t.end - t.begin for s in self.shards for t in s.tensors)
 
     def quantization_config(self) -> dict[str, Any]:
-        if isinstance(self.params, Fp8Params):
-            return self.params.quantization_config([_module_name(n) for n in self.kept])
-        return self.params.quantization_config()
-
-
-def _module_name(name: str) -> str:
-    """Upstream lists kept tensors with `.weight` removed (tools/convert_hf_to_fp8.py:133-149)."""
-    return name[: -len(".weight")] if name.endswith(".weight") else name
+        return self.params.format.quantization_config(self.params, self.kept)
 
 
 def _outputs(kind: str, t: TensorInfo, params: Params) -> list[Entry]:
-    base = t.name[: -len(".weight")]
-    n, k = t.shape if len(t.shape) == 2 else (0, 0)
-    if kind == "fp8":
-        assert isinstance(params, Fp8Params)
-        bn, bk = params.block_size
-        return [(t.name, "F8_E4M3", t.shape), (f"{base}.weight_scale_inv", "F32", (-(-n // bn), -(-k // bk)))]
-    if kind == "int4":
-        assert isinstance(params, Int4Params)
-        return [
-            (f"{base}.weight_packed", "I32", (n, k // 8)),
-            (f"{base}.weight_scale", t.dtype, (n, k // params.group_size)),
-            (f"{base}.weight_shape", "I64", (2,)),
-        ]
-    return [(t.name, t.dtype, t.shape)]
+    if kind == "copy":
+        return [(t.name, t.dtype, t.shape)]
+    return params.format.outputs(t.name, t.dtype, t.shape, params)
 
 
 def _kind(t: TensorInfo, params: Params) -> str:
-    if isinstance(params, Fp8Params):
-        return "fp8" if fp8_quantizes(t.name, t.shape) else "copy"
-    if not int4_quantizes(t.name, t.shape, params.ignore):
+    if not params.format.quantizes(t.name, t.shape, params):
         return "copy"
-    if is_router(t.name):
-        raise user_error(
-            t.name,
-            "is a MoE router and the INT4 ignore rules would quantize it",
-            rule="routers stay in high precision (SGLang skips a packed router: all-zero routing)",
-            hint="add an ignore rule for it, e.g. --ignore 're:.*mlp\\.gate\\..*'",
-        )
-    if t.shape[1] % params.group_size:
-        raise user_error(
-            t.name,
-            f"input dim {t.shape[1]} is not a multiple of --group-size {params.group_size}",
-            rule="INT4 groups run along the input dim and must tile it exactly",
-            hint="pick a group size that divides every quantized weight's input dim, or ignore it",
-        )
-    return "int4"
+    params.format.check_quantized(t.name, t.shape, params)
+    return params.mode
 
 
-def plan_conversion(ckpt: Checkpoint, params: Params) -> Layout:
+def plan_conversion(ckpt: Checkpoint, params: Params) -> ConversionPlan:
     shards, quantized, kept = [], [], []
     for shard in ckpt.shards:
         kinds = {t.name: _kind(t, params) for t in shard.tensors.values()}
@@ -131,4 +96,4 @@ def plan_conversion(ckpt: Checkpoint, params: Params) -> Layout:
             hint="INT4 with default rules needs a MoE model (a dense model has no routed experts); "
             "use fp8 for dense models, or pass --no-default-ignore with your own --ignore rules",
         )
-    return Layout(params, tuple(shards), tuple(sorted(quantized)), tuple(sorted(kept)))
+    return ConversionPlan(params, tuple(shards), tuple(sorted(quantized)), tuple(sorted(kept)))
