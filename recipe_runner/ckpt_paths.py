@@ -13,6 +13,7 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 
+from recipe_runner import formats
 from recipe_runner.formats.fp8_block import FP8_BLOCK
 from recipe_runner.models import load_config
 from recipe_runner.precision import converted_dir_name, mode
