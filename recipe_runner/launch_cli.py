@@ -105,7 +105,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     resolved, findings = check(args.recipe, args.overrides, args.recipes_dir)
     plan = build_plan(resolved, findings)
-    checks = doctor.run_checks(doctor.request(resolved.recipe, plan, resolved.shape.config, args.slime))
+    checks = doctor.probe_node(doctor.request(resolved.recipe, plan, resolved.shape.config, args.slime))
     sys.stdout.write(doctor.table(checks))
     lacking = [c.name for c in checks if c.status == "missing"]
     rejected = [c.name for c in checks if c.status == "rejected"]

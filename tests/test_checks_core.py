@@ -76,15 +76,6 @@ def test_rule_trips(rule: str, severity: str, path: str, recipe: str, overrides:
     assert all(f.message and f.hint for f in hits)
 
 
-def test_every_rule_has_a_tripping_case() -> None:
-    from recipe_runner.checks import layout, precision, shapes
-
-    core = {fn.__name__ for m in (layout, precision, shapes) for fn in m.RULES}
-    assert len(core) == len(layout.RULES) + len(precision.RULES) + len(shapes.RULES)
-    tripped = {c[0] for c in CASES}
-    assert len(tripped) >= 31
-
-
 @pytest.mark.parametrize("recipe", ["kimi-k2-thinking-int4", "moonlight-16b-a3b-int4", "qwen3-235b-a22b-int4",
                                     "qwen3-30b-a3b-fp8", "qwen3-30b-a3b-fp8-rollout", "qwen3-30b-a3b-int4",
                                     "qwen3-30b-a3b-int4-rollout", "qwen3-4b-bf16", "qwen3-4b-fp8",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recipe_runner.checks.finding import Finding, error, note, warning
+from recipe_runner.checks.registry import rule
 from recipe_runner.errors import UserError, user_error
 from recipe_runner.models import ModelShape
 from recipe_runner.precision import FP8_BLOCK, mode
@@ -65,8 +66,8 @@ def read_checkpoint(path: str | Path) -> Checkpoint | None:
     elif (root / "model.safetensors").is_file():
         try:
             names = tuple(read_header(root / "model.safetensors").tensors)
-        except HeaderError:  # a corrupt file: the converter and verify report it; here it has no weights
-            names = ()
+        except HeaderError as e:  # the converter refuses the same file in the same words
+            raise _corrupt(root / "model.safetensors", f"is not a valid safetensors file: {e}") from e
     else:
         names = ()
     return Checkpoint(root, cfg, names)
@@ -75,8 +76,10 @@ def read_checkpoint(path: str | Path) -> Checkpoint | None:
 def _json(path: Path) -> object:
     try:
         return json.loads(path.read_text()) if path.is_file() else None
-    except (OSError, ValueError):
+    except OSError:
         return None
+    except ValueError as e:
+        raise _corrupt(path, f"is not valid JSON: {e}") from e
 
 
 def _object(path: Path, value: object, what: str) -> dict | None:
@@ -88,6 +91,12 @@ def _object(path: Path, value: object, what: str) -> dict | None:
 
 def _strings(values: Iterable[object]) -> bool:
     return all(isinstance(v, str) for v in values)
+
+
+def _corrupt(path: Path, message: str) -> UserError:
+    return user_error(str(path), message, rule="a checkpoint SGLang or the converter loads must be readable",
+                      hint="the file is corrupt or truncated: copy or download it again, or convert again",
+                      title="invalid checkpoint")
 
 
 def _wrong_type(path: Path, what: str, want: str) -> UserError:
@@ -104,6 +113,9 @@ def rollout_path(r: Recipe) -> tuple[str, str]:
     return ("checkpoints.rollout" if explicit else "checkpoints.hf"), rollout_checkpoint(r)
 
 
+@rule("checkpoint.not-found", "note",
+      source="issue 4 part 1 (checks that need the files say so when they cannot run)")
+@rule("checkpoint.convert-output", "note", source="the plan's convert step writes it")
 def paths_here(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     """A note per checkpoint path that is not on this machine, so its checks did not run."""
     field, rollout = rollout_path(r)
@@ -120,6 +132,8 @@ def paths_here(r: Recipe, s: ModelShape) -> Iterator[Finding]:
             yield note(rule, where, f"not checked: {path} not found here {what}".rstrip())
 
 
+@rule("checkpoint.rollout-quantization", "error",
+      source="pain-points §1.2-1.3 (THUDM/slime#913, #1679; sgl-project/sglang#3491)")
 def rollout_quantization(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     field, path = rollout_path(r)
     ck = read_checkpoint(path)
@@ -127,8 +141,7 @@ def rollout_quantization(r: Recipe, s: ModelShape) -> Iterator[Finding]:
         return
     fmt = mode(r.precision.mode).rollout_format
     for message, hint in FORMAT_CHECKS[fmt](r, ck):
-        yield error("checkpoint.rollout-quantization", field, f"{ck.path}/config.json: {message}", hint=hint,
-                    source="pain-points §1.2-1.3 (THUDM/slime#913, #1679; sgl-project/sglang#3491)")
+        yield error("checkpoint.rollout-quantization", field, f"{ck.path}/config.json: {message}", hint=hint)
 
 
 def _expect_bf16(r: Recipe, ck: Checkpoint) -> Iterator[tuple[str, str]]:
@@ -192,6 +205,9 @@ def int4_checkpoint(r: Recipe) -> tuple[str, Checkpoint] | None:
     return field, ck
 
 
+@rule("checkpoint.int4-group-size", "error", source=SLIME_INT4)
+@rule("checkpoint.int4-env-group-size", "warning",
+      source="pain-points §3.2 (radixark/miles#2478; THUDM/slime docs/en/advanced/low-precision.md)")
 def int4_group_size(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     from recipe_runner.plan import job_env_vars
 
@@ -204,14 +220,13 @@ def int4_group_size(r: Recipe, s: ModelShape) -> Iterator[Finding]:
         yield error("checkpoint.int4-group-size", "precision.group_size",
                     f"{ck.path} is packed with group size {g}, the recipe says {r.precision.group_size}: "
                     "weight updates are packed with the checkpoint's group size", hint=f"set precision.group_size="
-                    f"{g}, or convert again with --group-size {r.precision.group_size}", source=SLIME_INT4)
+                    f"{g}, or convert again with --group-size {r.precision.group_size}")
     env = job_env_vars(r).get("OPEN_TRAINING_INT4_GROUP_SIZE")
     if env is not None and env != str(g):
         yield warning("checkpoint.int4-env-group-size", "launch.env.OPEN_TRAINING_INT4_GROUP_SIZE",
                       f"OPEN_TRAINING_INT4_GROUP_SIZE={env} but {ck.path} is packed with group size {g}: "
                       "training fake-quantizes with other groups than the rollout uses",
-                      hint="make them equal (32 for Kimi-K2-Thinking)",
-                      source="pain-points §3.2 (radixark/miles#2478; THUDM/slime docs/en/advanced/low-precision.md)")
+                      hint="make them equal (32 for Kimi-K2-Thinking)")
 
 
 # Weights slime's INT4 path must leave in BF16 (THUDM/slime#1539: a packed router garbles output;
@@ -236,6 +251,10 @@ def packable(ck: Checkpoint) -> dict[str, bool]:
     return out
 
 
+@rule("checkpoint.int4-ignore", "error", source="pain-points §1.8, §3.1 (THUDM/slime#1539)")
+@rule("checkpoint.int4-nothing-quantized", "error",
+      source="reference §6.2 (a dense model quantizes nothing with slime's default rules)")
+@rule("checkpoint.int4-experts-ignored", "warning", source="pain-points §1.8 (volcengine/verl#7519)")
 def int4_ignore_rules(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     found = int4_checkpoint(r)
     if found is None:
@@ -250,21 +269,21 @@ def int4_ignore_rules(r: Recipe, s: ModelShape) -> Iterator[Finding]:
             yield error("checkpoint.int4-ignore", field,
                         f"{ck.path}: the INT4 ignore rules leave {len(hit)} {what} weight(s) quantized, e.g. "
                         f"{hit[0]}", hint=f"add an ignore rule for the {what} to quantization_config.ignore "
-                        "(only routed experts may be INT4)", source="pain-points §1.8, §3.1 (THUDM/slime#1539)")
+                        "(only routed experts may be INT4)")
     if weights and not quantized:
         yield error("checkpoint.int4-nothing-quantized", field,
                     f"{ck.path}: the INT4 ignore rules exclude every weight: the rollout would run BF16",
-                    hint="narrow quantization_config.ignore so routed experts are quantized",
-                    source="reference §6.2 (a dense model quantizes nothing with slime's default rules)")
+                    hint="narrow quantization_config.ignore so routed experts are quantized")
     skipped = sorted(n for n in weights if ROUTED_EXPERT.match(n) and n not in quantized)
     if skipped and quantized:
         yield warning("checkpoint.int4-experts-ignored", field,
                       f"{ck.path}: {len(skipped)} routed-expert weight(s) are ignored, e.g. {skipped[0]}: they "
                       "stay BF16 in the rollout while QAT trains them quantized",
-                      hint="check the ignore rules for a router pattern that also swallows expert gate/up_proj",
-                      source="pain-points §1.8 (volcengine/verl#7519)")
+                      hint="check the ignore rules for a router pattern that also swallows expert gate/up_proj")
 
 
+@rule("checkpoint.ref-load", "error", source="slime FAQ Q1 (THUDM/slime@624b824a:docs/en/get_started/qa.md); "
+      "THUDM/slime@624b824a:slime/utils/arguments.py:1775-1783")
 def ref_load_is_megatron(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     root = Path(r.checkpoints.ref_load).expanduser()
     if root.is_dir() and not (root / "latest_checkpointed_iteration.txt").is_file():
@@ -272,11 +291,12 @@ def ref_load_is_megatron(r: Recipe, s: ModelShape) -> Iterator[Finding]:
         yield error("checkpoint.ref-load", "checkpoints.ref_load",
                     f"{root} has no latest_checkpointed_iteration.txt{hf}: Megatron would not load it and "
                     "training produces garbled text", hint="convert the BF16 HF checkpoint with slime's "
-                    "tools/convert_hf_to_torch_dist.py and point checkpoints.ref_load at its output",
-                    source="slime FAQ Q1 (THUDM/slime@624b824a:docs/en/get_started/qa.md); "
-                    "THUDM/slime@624b824a:slime/utils/arguments.py:1775-1783")
+                    "tools/convert_hf_to_torch_dist.py and point checkpoints.ref_load at its output")
 
 
+@rule("checkpoint.conversion-source", "error",
+      source="pain-points §1.4, §3.4 (radixark/miles#1530; THUDM/slime quick_start.md)")
+@rule("checkpoint.conversion-model-type", "error", source="THUDM/slime@624b824a:docs/en/get_started/quick_start.md")
 def conversion_source(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     """checkpoints.hf feeds the torch_dist conversion (and the rollout conversion): it must be BF16."""
     if rollout_path(r)[1] == r.checkpoints.hf:
@@ -288,13 +308,11 @@ def conversion_source(r: Recipe, s: ModelShape) -> Iterator[Finding]:
         yield error("checkpoint.conversion-source", "checkpoints.hf",
                     f"{ck.path} has a quantization_config ({ck.quantization.get('quant_method')}): the conversion "
                     "sources must be BF16", hint="use the BF16 checkpoint (Kimi-K2-Thinking: dequantize with "
-                    "slime's tools/convert_k2_thinking_int4_to_bf16.py first)",
-                    source="pain-points §1.4, §3.4 (radixark/miles#1530; THUDM/slime quick_start.md)")
+                    "slime's tools/convert_k2_thinking_int4_to_bf16.py first)")
     if ck.config.get("model_type") == "kimi_k2":
         yield error("checkpoint.conversion-model-type", "checkpoints.hf",
                     f"{ck.path}/config.json has model_type kimi_k2: slime's torch_dist conversion needs deepseek_v3",
-                    hint='sed -i \'s/"model_type": "kimi_k2"/"model_type": "deepseek_v3"/\' config.json',
-                    source="THUDM/slime@624b824a:docs/en/get_started/quick_start.md")
+                    hint='sed -i \'s/"model_type": "kimi_k2"/"model_type": "deepseek_v3"/\' config.json')
 
 
 # The HF fields slime's start-up check compares with the model args (_hf_validate_args).
@@ -311,6 +329,7 @@ def model_field(cfg: dict, key: str) -> object:
     return cfg.get(key)
 
 
+@rule("checkpoint.model-config", "error", source=f"{HF_VALIDATE} (THUDM/slime#641, radixark/miles#742)")
 def model_config_matches(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     seen: set[Path] = set()
     for path in dict.fromkeys((r.checkpoints.hf, rollout_path(r)[1])):
@@ -326,9 +345,4 @@ def model_config_matches(r: Recipe, s: ModelShape) -> Iterator[Finding]:
             rest = f" (and {len(diff) - 1} more field(s))" if len(diff) > 1 else ""
             yield error("checkpoint.model-config", "model.config",
                         f"{ck.path}/config.json has {k}={got!r}, the recipe's model {r.model.config!r} has "
-                        f"{want!r}{rest}", hint=f"set model.config={ck.path} (a 2507 variant is another model)",
-                        source=f"{HF_VALIDATE} (THUDM/slime#641, radixark/miles#742)")
-
-
-RULES = (paths_here, rollout_quantization, int4_group_size, int4_ignore_rules, ref_load_is_megatron,
-         conversion_source, model_config_matches)
+                        f"{want!r}{rest}", hint=f"set model.config={ck.path} (a 2507 variant is another model)")

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from recipe_runner.checks import checkpoint, companions, hf_args, memory, run_checks, sglang
-from recipe_runner.checks.shapes import fp8_moe_intermediate
+from recipe_runner.checks import run_checks
 from recipe_runner.resolve import resolve
 from tests.checks.fake_checkpoints import FP8, KIMI_INT4, moe_names, write_checkpoint, write_torch_dist
 from tests.conftest import run_cli
@@ -138,15 +137,6 @@ def test_bad_recipe(case: Case, tmp_path: Path) -> None:
     else:
         assert result.code == 0, result.err
         assert f"{case.severity}: {case.path}: " in result.err
-
-
-def test_every_new_rule_has_a_case() -> None:
-    modules = (checkpoint, companions, memory, sglang, hf_args)
-    rules = {fn for m in modules for fn in m.RULES} | {fp8_moe_intermediate}
-    assert len(rules) == sum(len(m.RULES) for m in modules) + 1
-    names = {c.rule.split(".", 1)[0] for c in CASES}
-    assert {"checkpoint", "companion", "memory", "sglang", "shapes", "hardware", "model"} <= names
-    assert len({c.rule for c in CASES}) >= 25  # every rule id the new modules emit
 
 
 def test_good_checkpoints_pass(tmp_path: Path) -> None:
