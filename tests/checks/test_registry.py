@@ -8,6 +8,7 @@ the triggered run reports that rule id and no other id the given run does not re
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 import re
 from collections.abc import Callable
@@ -184,6 +185,16 @@ def test_every_rule_module_registers_through_the_package() -> None:
         importlib.import_module(f"recipe_runner.checks.{info.name}")
     assert {r.check.__module__ for r in REGISTRY.values()} == {m.__name__ for m in CONCERNS}
     assert len(rules()) == len(REGISTRY)
+
+
+def test_every_rule_function_is_registered() -> None:
+    """A `(recipe, shape) -> findings` function in a rule module without @rule would never run."""
+    registered = {r.check for r in REGISTRY.values()}
+    for module in CONCERNS:
+        rule_like = [fn for fn in vars(module).values() if inspect.isfunction(fn) and fn.__module__ == module.__name__
+                     and fn.__annotations__.get("return") == "Iterator[Finding]"
+                     and list(fn.__annotations__)[:2] == ["r", "s"]]
+        assert rule_like and [fn.__name__ for fn in rule_like if fn not in registered] == [], module.__name__
 
 
 def test_docs_list_the_registry() -> None:
