@@ -24,6 +24,7 @@ from recipe_runner.checks.finding import error
 from recipe_runner.checks.registry import run
 from recipe_runner.resolve import resolve
 from tests.checks.fake_checkpoints import FP8, KIMI_INT4, moe_names, write_checkpoint, write_torch_dist
+from tests.checks.rule_cases import int4
 
 ROOT = Path(__file__).resolve().parents[2]
 Override = str | Callable[[Path], str]
@@ -37,11 +38,6 @@ def ckpt(field: str, model: str, quantization: dict | None = None, names: list[s
 
 def torch_dist(tmp: Path) -> str:
     return f"checkpoints.ref_load={write_torch_dist(tmp / 'torch_dist')}"
-
-
-def int4(**changes: object) -> dict:
-    weights = {**KIMI_INT4["config_groups"]["group_0"]["weights"], **changes.pop("weights", {})}
-    return {**KIMI_INT4, "config_groups": {"group_0": {"targets": ["Linear"], "weights": weights}}, **changes}
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ import argparse
 
 import pytest
 
-from recipe_runner.resolve import resolve
 from recipe_runner.sglang_flags import server_args, sglang_version, slime_sglang_flags
 
 
@@ -38,11 +37,3 @@ def test_the_list_holds_the_fields_slimes_sglang_patches_add() -> None:
     assert {"--sglang-enable-fp32-moe-router", "--sglang-custom-pull-weights-pre-read-hook",
             "--sglang-release-hicache"} <= slime_sglang_flags()
     assert set(PATCH_FIELDS) <= set(server_args().values())
-
-
-def test_an_unknown_flag_is_reported_as_silently_dropped() -> None:
-    from recipe_runner.checks.sglang import passthrough_flags_exist
-
-    r = resolve("qwen3-4b-bf16", ["rollout.sglang.extra_args=[--sglang-no-such-flag]"])
-    (finding,) = passthrough_flags_exist(r.recipe, r.shape)
-    assert "silently drop" in finding.message and "reject" in finding.message

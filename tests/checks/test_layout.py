@@ -1,17 +1,14 @@
-"""Each rule of the first set, tripped by a small recipe (a shipped one plus overrides)."""
+"""Layout rules (checks/layout.py): each tripped by a shipped recipe plus overrides, with its exact field path."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
-from recipe_runner.checks import run_checks
-from recipe_runner.resolve import resolve
+from tests.checks.rule_cases import assert_trips, trip_ids
 from tests.conftest import assert_clean_error, run_cli
 
 # (rule id, severity, field path, recipe, overrides)
-CASES = [
+TRIPS = [
     ("layout.world-model-parallel", "error", "parallel.tensor", "qwen3-30b-a3b-int4", ["parallel.tensor=3"]),
     ("layout.world-expert-parallel", "error", "parallel.expert", "qwen3-30b-a3b-int4", ["parallel.expert=16"]),
     ("layout.experts-ep", "error", "parallel.expert", "qwen3-30b-a3b-int4",
@@ -46,53 +43,12 @@ CASES = [
     ("ckpt.save-interval", "error", "checkpoints.save", "qwen3-4b-fp8", ["~checkpoints.save"]),
     ("training.deepep-dense", "error", "training.deepep", "qwen3-4b-fp8", ["training.deepep=true"]),
     ("wandb.project", "error", "wandb.project", "qwen3-4b-fp8", ["wandb.enabled=true"]),
-    ("precision.gpu", "error", "cluster.gpu", "qwen3-4b-fp8", ["cluster.gpu=A100"]),
-    ("precision.gpu", "error", "cluster.gpu", "qwen3-4b-fp8", ["cluster.gpu=L40S"]),
-    ("precision.fp8-param-gather-mode", "error", "precision.fp8_param_gather", "qwen3-4b-bf16",
-     ["precision.fp8_param_gather=true"]),
-    ("precision.fp8-param-gather-offload", "error", "precision.fp8_param_gather", "qwen3-30b-a3b-fp8",
-     ["precision.fp8_param_gather=true"]),
-    ("precision.qat-dense", "error", "precision.mode", "qwen3-4b-fp8", ["precision=int4-qat"]),
-    ("precision.conversion-empty", "error", "precision.mode", "qwen3-4b-bf16", ["precision=int4-rollout"]),
-    ("optimizer.precision-aware", "error", "optimizer.precision_aware", "qwen3-30b-a3b-int4",
-     ["optimizer.precision_aware=false"]),
-    ("shapes.fp8-block", "error", "rollout.gpus_per_engine", "qwen3-30b-a3b-fp8",
-     ["rollout.sglang.expert_parallel_size=null"]),
-    ("shapes.fp8-block", "error", "rollout.gpus_per_engine", "qwen3-4b-fp8", ["rollout.gpus_per_engine=8"]),
-    ("shapes.int4-group", "error", "precision.group_size", "moonlight-16b-a3b-int4",
-     ["rollout.sglang.expert_parallel_size=null"]),
-    ("shapes.int4-group-train", "error", "parallel.expert_tensor", "qwen3-30b-a3b-int4",
-     ["parallel.expert=2", "parallel.expert_tensor=4"]),
 ]
 
 
-@pytest.mark.parametrize(("rule", "severity", "path", "recipe", "overrides"), CASES,
-                         ids=[f"{c[0]}:{' '.join(c[4])}" for c in CASES])
+@pytest.mark.parametrize(("rule", "severity", "path", "recipe", "overrides"), TRIPS, ids=trip_ids(TRIPS))
 def test_rule_trips(rule: str, severity: str, path: str, recipe: str, overrides: list[str]) -> None:
-    findings = run_checks(resolve(recipe, overrides))
-    hits = [f for f in findings if f.rule == rule]
-    assert hits, [f.line() for f in findings]
-    assert {(f.severity, f.path) for f in hits} == {(severity, path)}
-    assert all(f.message and f.hint for f in hits)
-
-
-MODE_RULES = {"precision.gpu", "precision.qat-dense", "precision.conversion-empty", "shapes.fp8-moe-intermediate"}
-
-
-@pytest.mark.parametrize(("recipe", "overrides"), [
-    ("qwen3-4b-bf16", ["precision=int4-rollout"]), ("qwen3-4b-bf16", ["precision=int4-qat", "cluster.gpu=L40S"]),
-    ("qwen3-4b-fp8", ["cluster.gpu=A100"]),
-    ("qwen3-30b-a3b-fp8", ["model.config_overrides.moe_intermediate_size=1000", "cluster.gpu=L40S"]),
-])
-def test_hints_suggest_only_modes_that_pass(recipe: str, overrides: list[str]) -> None:
-    hints = [f.hint for f in run_checks(resolve(recipe, overrides)) if f.rule in MODE_RULES]
-    suggested = {m for h in hints for m in re.findall(r"precision=(\S+?)(?: \(or ([^)]*)\))?(?:,|$)", h)[0] if m}
-    modes = {m.strip() for s in suggested for m in s.split(",")}
-    assert hints and modes
-    for m in modes:
-        findings = run_checks(resolve(recipe, [*overrides, f"precision={m}"]))
-        refused = [f.line() for f in findings if f.rule in MODE_RULES]
-        assert refused == [], (m, refused)
+    assert_trips(rule, severity, path, recipe, overrides)
 
 
 def test_validate_layout_error_through_the_cli() -> None:
