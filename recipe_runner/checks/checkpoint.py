@@ -18,6 +18,7 @@ from recipe_runner.checks.finding import Finding, error, note, warning
 from recipe_runner.checks.registry import rule
 from recipe_runner.errors import UserError, user_error
 from recipe_runner.models import ModelShape
+from recipe_runner.plan import job_env_vars, rollout_checkpoint
 from recipe_runner.precision import FP8_BLOCK, mode
 from recipe_runner.quant.header import HeaderError, read_header
 from recipe_runner.quant.rules import int4_ignored
@@ -107,8 +108,6 @@ def _wrong_type(path: Path, what: str, want: str) -> UserError:
 
 def rollout_path(r: Recipe) -> tuple[str, str]:
     """(field, path) of the checkpoint SGLang loads."""
-    from recipe_runner.plan import rollout_checkpoint  # plan imports checks: import at call time
-
     explicit = r.checkpoints.rollout or mode(r.precision.mode).conversion
     return ("checkpoints.rollout" if explicit else "checkpoints.hf"), rollout_checkpoint(r)
 
@@ -209,8 +208,6 @@ def int4_checkpoint(r: Recipe) -> tuple[str, Checkpoint] | None:
 @rule("checkpoint.int4-env-group-size", "warning",
       source="pain-points §3.2 (radixark/miles#2478; THUDM/slime docs/en/advanced/low-precision.md)")
 def int4_group_size(r: Recipe, s: ModelShape) -> Iterator[Finding]:
-    from recipe_runner.plan import job_env_vars
-
     found = int4_checkpoint(r)
     if found is None:
         return
