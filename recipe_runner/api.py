@@ -133,7 +133,7 @@ def doctor(name: str, overrides: list[str] | tuple[str, ...] = (), recipes_dir: 
            slime: str | None = None) -> tuple[list[doctor_mod.Check], UserError | None]:
     """This node's pre-flight checks for the recipe's plan, and the error they add up to (None: ready)."""
     resolved, p, _ = checked_plan(name, overrides, recipes_dir)
-    checks = doctor_mod.run_checks(doctor_mod.request(resolved.recipe, p, resolved.shape.config, slime))
+    checks = doctor_mod.probe_node(doctor_mod.request(resolved.recipe, p, resolved.shape.config, slime))
     lacking = [c.name for c in checks if c.status == "missing"]
     rejected = [c.name for c in checks if c.status == "rejected"]
     if lacking:

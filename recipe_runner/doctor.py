@@ -105,7 +105,9 @@ def readiness(req: dict, nodes: list[dict[str, float]]) -> list[Check]:
                   "" if have[k] >= need[k] else fix[k]) for k in need]
 
 
-def run_checks(req: dict) -> list[Check]:
+def probe_node(req: dict) -> list[Check]:
+    """This node against the job's request (the probe job and `doctor` both run it; the recipe's rules are
+    `checks.run_checks`)."""
     checks = [_entrypoint(req)]
     # as the job sees them: cwd-relative and PYTHONPATH; `doctor --slime PATH` first
     sys.path[:0] = [*([req["slime"]] if req.get("slime") else []), req["working_dir"], *req["pythonpath"]]
@@ -345,7 +347,7 @@ def _stand_in_te(notes: list[str]) -> None:
 
 def main(argv: list[str]) -> int:
     """The probe job: one request in argv, one marked JSON line out."""
-    checks = run_checks(json.loads(argv[1]))
+    checks = probe_node(json.loads(argv[1]))
     print(MARKER + json.dumps([asdict(c) for c in checks]))
     return 0
 

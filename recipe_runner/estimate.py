@@ -18,7 +18,7 @@ Rollout (SGLang, one engine = TP GPUs, routed experts over EP when set):
   KV per token 2 (K,V) * layers * max(1, kv_heads/TP) * head_dim * 2 B; MLA: layers * (kv_lora + rope) * 2 B
                (the latent is replicated on every TP rank)
   sequences    KV tokens // rollout.max_response_len (prompt tokens are not counted: a lower bound of need)
-Checked against published checkpoint sizes (shared/model-configs/SOURCES.md) in tests/checks/test_estimate.py.
+Checked against published checkpoint sizes (shared/model-configs/SOURCES.md) in tests/test_estimate.py.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """`recommend`: which precision modes and layouts fit a model on a cluster, ranked by a throughput index.
 
-Feasibility is the pre-flight registry itself (`checks.RULES`), run on each candidate recipe; nothing here
+Feasibility is the pre-flight registry itself (`checks.REGISTRY`), run on each candidate recipe; nothing here
 restates a rule. Checkpoint rules look at paths, not at the layout, so the search runs the other rules and
 every listed row then passes the whole registry once more. On top of the rules, a row must keep its
 training estimate under `(1 - headroom) x HBM` (DEFAULT_HEADROOM says why).
@@ -28,7 +28,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel
 
-from recipe_runner.checks import RULES, checkpoint, errors, run_checks, warnings
+from recipe_runner.checks import errors, run_checks, run_rules, warnings
 from recipe_runner.checks.finding import Finding
 from recipe_runner.compose import flatten, group_options, list_recipes
 from recipe_runner.errors import Problem, UserError, user_error
@@ -44,7 +44,6 @@ from recipe_runner.spec import Recipe
 # caching allocator's fragmentation are not in it and take a few GB each on an 80 GB GPU (slime FAQ Q3 on
 # OOMs: THUDM/slime@624b824a:docs/en/get_started/qa.md).
 DEFAULT_HEADROOM = 0.10
-SEARCH_RULES = tuple(rule for rule in RULES if rule not in checkpoint.RULES)
 
 # Index assumptions (docs/recommend.md): one model FLOP utilisation for every row (it cancels in the ratio),
 # the mean response is half of max_response_len, 8 micro-batches per step for the pipeline bubble, and
@@ -267,7 +266,7 @@ def _first_fit(candidate: Recipe, shape: ModelShape, usable: float, log: _ModeLo
 
 def fit_findings(r: Recipe, shape: ModelShape, usable: float, e: Estimate | None = None) -> list[Finding]:
     """What the search holds against a candidate: the layout-dependent rules, and the headroom."""
-    found = [f for rule in SEARCH_RULES for f in rule(r, shape)]
+    found = run_rules(r, shape, skip=("checkpoint",))
     e = e or estimate(r, shape)
     if e.train.total > usable:
         found.append(Finding("memory.headroom", "error", "training.max_tokens_per_gpu",

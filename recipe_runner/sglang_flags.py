@@ -7,7 +7,7 @@ The list of ServerArgs options is data (`data/sglang-server-args.txt`, with its 
 wheel does not import `sglang.srt.server_args` on a CPU machine without a dozen more packages. The file is
 generated from the real ServerArgs of the pinned sglang plus the fields slime's docker/patch/latest/sglang*.patch
 add, by tests/conformance/regen_sglang_args.py in the conformance environment (docs/conformance.md).
-tests/checks/test_sglang_flags.py compares it with the live parser when sglang is importable.
+tests/test_sglang_flags.py compares it with the live parser when sglang is importable.
 """
 
 from __future__ import annotations

@@ -92,6 +92,7 @@ def test_rollout_num_gpus_comes_before_gpus_per_engine() -> None:
 def test_typed_values_parse(flag: str, kind: type) -> None:
     """Megatron: `--rotary-base` type=int (megatron/training/arguments.py:1681), `--norm-epsilon` float;
     SGLang: cuda_graph_bs list[int] -> nargs='+' type=int (sglang 0.5.15.post1 server_args.py:1432)."""
+    parsed = 0
     for name, overrides in PLANS:
         argv = plan_args(name, overrides)
         for i in (i for i, a in enumerate(argv) if a == flag):
@@ -99,3 +100,5 @@ def test_typed_values_parse(flag: str, kind: type) -> None:
                 if value.startswith("--"):
                     break
                 kind(value)
+                parsed += 1
+    assert parsed, f"no plan passes {flag}: the rule checked nothing"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from recipe_runner import formats
 from recipe_runner.checks.finding import Finding, error, note, warning
+from recipe_runner.checks.registry import rule
 from recipe_runner.ckpt_paths import derive
 from recipe_runner.formats.int4_pack import PROTECTED, ROUTED_EXPERT, int4_ignored, packable, scheme_weights
 from recipe_runner.models import ModelShape
@@ -39,6 +40,10 @@ def rollout_path(r: Recipe) -> tuple[str, str]:
     return ("checkpoints.hf" if ck.rollout == ck.hf else "checkpoints.bf16"), ck.rollout
 
 
+@rule("checkpoint.not-found", "note",
+      source="issue 4 part 1 (checks that need the files say so when they cannot run)")
+@rule("checkpoint.convert-output", "note",
+      source="the plan's convert, torch-dist and dequant-bf16 steps write them (docs/launch.md)")
 def paths_here(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     """A note per checkpoint path that is not on this machine, so its checks did not run; a step's output is
     noted as such (--strict refuses only missing inputs)."""
@@ -59,6 +64,8 @@ def paths_here(r: Recipe, s: ModelShape) -> Iterator[Finding]:
                        + (f" (the {step} step creates it)" if step else ""))
 
 
+@rule("checkpoint.rollout-quantization", "error",
+      source="pain-points §1.2-1.3 (THUDM/slime#913, #1679; sgl-project/sglang#3491)")
 def rollout_quantization(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     field, path = rollout_path(r)
     ck = read_checkpoint(path)
@@ -87,6 +94,9 @@ def int4_checkpoint(r: Recipe) -> tuple[str, Checkpoint] | None:
     return field, ck
 
 
+@rule("checkpoint.int4-group-size", "error", source=SLIME_INT4)
+@rule("checkpoint.int4-env-group-size", "warning",
+      source="pain-points §3.2 (radixark/miles#2478; THUDM/slime docs/en/advanced/low-precision.md)")
 def int4_group_size(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     found = int4_checkpoint(r)
     if found is None:
@@ -107,6 +117,10 @@ def int4_group_size(r: Recipe, s: ModelShape) -> Iterator[Finding]:
                       source="pain-points §3.2 (radixark/miles#2478; THUDM/slime docs/en/advanced/low-precision.md)")
 
 
+@rule("checkpoint.int4-ignore", "error", source="pain-points §1.8, §3.1 (THUDM/slime#1539)")
+@rule("checkpoint.int4-nothing-quantized", "error",
+      source="reference §6.2 (a dense model quantizes nothing with slime's default rules)")
+@rule("checkpoint.int4-experts-ignored", "warning", source="pain-points §1.8 (volcengine/verl#7519)")
 def int4_ignore_rules(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     found = int4_checkpoint(r)
     if found is None:
@@ -136,6 +150,8 @@ def int4_ignore_rules(r: Recipe, s: ModelShape) -> Iterator[Finding]:
                       source="pain-points §1.8 (volcengine/verl#7519)")
 
 
+@rule("checkpoint.ref-load", "error", source="slime FAQ Q1 (THUDM/slime@624b824a:docs/en/get_started/qa.md); "
+      "THUDM/slime@624b824a:slime/utils/arguments.py:1775-1783")
 def ref_load_is_megatron(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     ck = derive(r, s.config)
     field = "checkpoints.ref_load" if r.checkpoints.ref_load else "checkpoints.torch_dist"
@@ -151,6 +167,9 @@ def ref_load_is_megatron(r: Recipe, s: ModelShape) -> Iterator[Finding]:
                     "THUDM/slime@624b824a:slime/utils/arguments.py:1775-1783")
 
 
+@rule("checkpoint.torch-dist-args", "error",
+      source="THUDM/slime@624b824a:docs/en/get_started/quick_start.md:74-90 (the conversion's model args are "
+      "the training run's)")
 def torch_dist_model_args(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     """An existing torch_dist made by the torch-dist step must have been made with the model args training uses."""
     ck = derive(r, s.config)
@@ -170,6 +189,7 @@ def torch_dist_model_args(r: Recipe, s: ModelShape) -> Iterator[Finding]:
                     "conversion are the training run's)")
 
 
+@rule("checkpoint.hf-format", "warning", source="recipe_runner/source_format.py (config.json first)")
 def hf_format_agrees(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     """checkpoints.hf_format is for a checkpoint not readable here: where config.json says otherwise, it wins."""
     ck = derive(r, s.config)
@@ -181,6 +201,8 @@ def hf_format_agrees(r: Recipe, s: ModelShape) -> Iterator[Finding]:
                       source="recipe_runner/source_format.py (the order in which the format is read)")
 
 
+@rule("checkpoint.dequant-source", "error",
+      source="THUDM/slime@624b824a:tools/fp8_cast_bf16.py, tools/convert_k2_thinking_int4_to_bf16.py")
 def dequant_source(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     """The dequant-bf16 step's input: a release whose config declares a quantization must hold its tensors."""
     ck = derive(r, s.config)
@@ -196,6 +218,8 @@ def dequant_source(r: Recipe, s: ModelShape) -> Iterator[Finding]:
                     source="THUDM/slime@624b824a:tools/fp8_cast_bf16.py, tools/convert_k2_thinking_int4_to_bf16.py")
 
 
+@rule("checkpoint.conversion-source", "error",
+      source="pain-points §1.4, §3.4 (radixark/miles#1530; THUDM/slime quick_start.md)")
 def conversion_source(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     """checkpoints.bf16 feeds the torch_dist and rollout conversions: it must be BF16."""
     ck = derive(r, s.config)
@@ -227,6 +251,7 @@ def model_field(cfg: dict, key: str) -> object:
     return cfg.get(key)
 
 
+@rule("checkpoint.model-config", "error", source=f"{HF_VALIDATE} (THUDM/slime#641, radixark/miles#742)")
 def model_config_matches(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     seen: set[Path] = set()
     ck = derive(r, s.config)
@@ -246,6 +271,3 @@ def model_config_matches(r: Recipe, s: ModelShape) -> Iterator[Finding]:
                         f"{want!r}{rest}", hint=f"set model.config={ck.root} (a 2507 variant is another model)",
                         source=f"{HF_VALIDATE} (THUDM/slime#641, radixark/miles#742)")
 
-
-RULES = (paths_here, rollout_quantization, int4_group_size, int4_ignore_rules, ref_load_is_megatron,
-         torch_dist_model_args, hf_format_agrees, dequant_source, conversion_source, model_config_matches)

@@ -15,7 +15,7 @@ class Finding:
     path: str  # dotted field path
     message: str
     hint: str = ""
-    source: str = ""  # upstream rule it mirrors (file:line)
+    source: str = ""  # upstream rule it mirrors: its @rule source, unless the finding cites a more specific one
 
     def problem(self) -> Problem:
         rule = f"{self.rule}" + (f" ({self.source})" if self.source else "")

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 
 from recipe_runner.checks.checkpoint import rollout_path
 from recipe_runner.checks.finding import Finding, error
+from recipe_runner.checks.registry import rule
 from recipe_runner.models import ModelShape, model_flags
 from recipe_runner.quant.source import read_checkpoint
 from recipe_runner.spec import Recipe
@@ -84,6 +85,7 @@ def mismatches(cfg: dict, flags: Flags) -> list[tuple[str, object, str, object]]
     return out
 
 
+@rule("model.hf-validate", "error", source=SOURCE)
 def model_args_match_config(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     field, path = rollout_path(r)
     ck = read_checkpoint(path)
@@ -95,8 +97,4 @@ def model_args_match_config(r: Recipe, s: ModelShape) -> Iterator[Finding]:
                     f"{where} has {key}={hf!r} but the plan passes {flag} {got!r}: slime's start-up check "
                     "(_hf_validate_args) would abort the job",
                     hint=f"remove {flag} from model.extra_args" if in_extra else
-                    f"point model.config at the checkpoint's config.json ({field}), or fix model.config_overrides",
-                    source=SOURCE)
-
-
-RULES = (model_args_match_config,)
+                    f"point model.config at the checkpoint's config.json ({field}), or fix model.config_overrides")

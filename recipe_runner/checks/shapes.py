@@ -11,28 +11,34 @@ from collections.abc import Iterator
 from recipe_runner import formats
 from recipe_runner.checks.finding import Finding, error
 from recipe_runner.checks.linears import Linear, rollout_shards
-from recipe_runner.checks.modes import fp8_moe_refusal, other_modes
+from recipe_runner.checks.modes import fp8_experts_fit, fp8_moe_refusal, other_modes
+from recipe_runner.checks.registry import rule
 from recipe_runner.formats.fp8_block import FP8_BLOCK
 from recipe_runner.models import ModelShape
 from recipe_runner.precision import mode
 from recipe_runner.spec import Recipe
 
 
+@rule("shapes.fp8-block", "error", source="pain-points §1.1 (vllm-project/vllm#17569, THUDM/slime#1796)")
 def fp8_block_shards(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     m = mode(r.precision.mode)
     if formats.get(m.rollout_format) is not formats.FP8:
         return
     tp = r.rollout.gpus_per_engine
     block = FP8_BLOCK[0]
-    bad = fp8_block_misfits(s, tp, _expert_parallel(r))
+    # Experts no layout can fit are shapes.fp8-moe-intermediate's finding, whose fix is another mode, not fewer GPUs.
+    bad = [lin for lin in fp8_block_misfits(s, tp, _expert_parallel(r)) if fp8_experts_fit(s) or not lin.routed_expert]
     if bad:
         lin = bad[0]
         yield error("shapes.fp8-block", "rollout.gpus_per_engine",
                     f"at engine TP={tp}, {lin.name} shard is [{lin.out_features}, {lin.in_features}]: not a "
                     f"multiple of the FP8 block {block} ({len(bad)} such layer(s))",
-                    hint=_fix(s, tp, lin), source="pain-points §1.1 (vllm-project/vllm#17569, THUDM/slime#1796)")
+                    hint=_fix(s, tp, lin))
 
 
+@rule("shapes.int4-group", "error", source="checkpoint-formats §1.4 (Marlin: K_part % G == 0)")
+@rule("shapes.int4-group-train", "error",
+      source="THUDM/slime@624b824a:docker/patch/latest/megatron.patch (fake quant per ETP shard)")
 def int4_group_shards(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     m = mode(r.precision.mode)
     if formats.get(m.rollout_format) is not formats.INT4:
@@ -43,8 +49,7 @@ def int4_group_shards(r: Recipe, s: ModelShape) -> Iterator[Finding]:
         lin = bad[0]
         yield error("shapes.int4-group", "precision.group_size",
                     f"at engine TP={tp}, {lin.name} has {lin.in_features} in-features per shard, not divisible "
-                    f"by group size {g}", hint=_fix(s, tp, lin, g),
-                    source="checkpoint-formats §1.4 (Marlin: K_part % G == 0)")
+                    f"by group size {g}", hint=_fix(s, tp, lin, g))
     etp = r.parallel.expert_tensor
     if m.qat and not qat_groups_fit(s, etp, g):
         yield error("shapes.int4-group-train", "parallel.expert_tensor",
@@ -52,12 +57,12 @@ def int4_group_shards(r: Recipe, s: ModelShape) -> Iterator[Finding]:
                     hint="use parallel.expert_tensor=1")
 
 
+@rule("shapes.fp8-moe-intermediate", "error", source="pain-points §1.1 (sgl-project/sglang#10852)")
 def fp8_moe_intermediate(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     """Even whole experts (SGLang EP) must fit the block: SGLang FP8 MoE needs moe_intermediate % 128 == 0."""
     message = fp8_moe_refusal(mode(r.precision.mode), r, s)
     if message:
-        yield error("shapes.fp8-moe-intermediate", "precision.mode", message, hint=other_modes(r, s),
-                    source="pain-points §1.1 (sgl-project/sglang#10852)")
+        yield error("shapes.fp8-moe-intermediate", "precision.mode", message, hint=other_modes(r, s))
 
 
 def fp8_block_misfits(s: ModelShape, tp: int, expert_parallel: bool) -> list[Linear]:
@@ -88,6 +93,3 @@ def _fix(s: ModelShape, tp: int, lin: Linear, group: int = 0) -> str:
     if group:
         hint += ", or a smaller precision.group_size"
     return hint
-
-
-RULES = (fp8_block_shards, int4_group_shards, fp8_moe_intermediate)

@@ -113,8 +113,8 @@ def open_checkpoint(path: Path) -> Checkpoint:
 def read_checkpoint(path: str | Path) -> Checkpoint | None:
     """Pre-flight's view of the checkpoint at `path`, or None when the directory is not here.
 
-    A config.json, quantization_config or index of the wrong JSON shape is the checkpoint's error (exit 2);
-    unreadable JSON or a corrupt single file is left to the converter and verify (no config, no weights here).
+    A config.json, quantization_config or index that is not valid JSON or of the wrong JSON shape, and a corrupt
+    single model.safetensors, are the checkpoint's error (exit 2), in the converter's words.
     """
     root = Path(path).expanduser()
     if not root.is_dir():
@@ -133,8 +133,8 @@ def read_checkpoint(path: str | Path) -> Checkpoint | None:
     elif (root / "model.safetensors").is_file():
         try:
             shards = (read_header(root / "model.safetensors"),)
-        except HeaderError:  # a corrupt file: the converter and verify report it; here it has no weights
-            pass
+        except HeaderError as e:  # the converter refuses the same file in the same words
+            raise _corrupt(root / "model.safetensors", f"is not a valid safetensors file: {e}") from e
     ckpt = Checkpoint(root, shards, cfg, index)
     if cfg is not None:
         _ = ckpt.quant  # read (and check) the quantization_config now: a malformed one is refused up front
@@ -144,8 +144,16 @@ def read_checkpoint(path: str | Path) -> Checkpoint | None:
 def _lenient_json(path: Path) -> object:
     try:
         return json.loads(path.read_text()) if path.is_file() else None
-    except (OSError, ValueError):
+    except OSError:
         return None
+    except ValueError as e:
+        raise _corrupt(path, f"is not valid JSON: {e}") from e
+
+
+def _corrupt(path: Path, message: str) -> UserError:
+    return user_error(str(path), message, rule="a checkpoint SGLang or the converter loads must be readable",
+                      hint="the file is corrupt or truncated: copy or download it again, or convert again",
+                      title="invalid checkpoint")
 
 
 def _lenient_object(path: Path, value: object, what: str) -> dict | None:

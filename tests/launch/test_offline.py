@@ -151,7 +151,9 @@ def test_doctor_on_a_cpu_profile_checks_only_the_entrypoint(tmp_path: Path, caps
 
 
 def test_plan_and_validate_do_not_import_ray() -> None:
-    code = ("import sys; from recipe_runner.cli import main; main(['plan', 'qwen3-30b-a3b-int4', '--format', 'json']);"
-            " main(['validate', 'qwen3-4b-bf16']); main(['launch', 'qwen3-4b-bf16', '--dry-run']);"
+    code = ("import sys; from recipe_runner.cli import main;"
+            " codes = [main(['plan', 'qwen3-30b-a3b-int4', '--format', 'json']), main(['validate', 'qwen3-4b-bf16']),"
+            " main(['launch', 'qwen3-4b-bf16', '--dry-run'])];"
+            " assert codes == [0, 0, 0], codes;"
             " assert not [m for m in sys.modules if m.split('.')[0] in ('ray', 'torch')], 'heavy import'")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)

@@ -6,15 +6,7 @@ import argparse
 
 import pytest
 
-from recipe_runner.compose import list_recipes
-from recipe_runner.plan import train_arg_groups
-from recipe_runner.resolve import resolve
-from recipe_runner.sglang_flags import server_args, sglang_version, slime_sglang_flags, unknown_flags
-
-
-def test_every_shipped_recipe_emits_only_known_sglang_flags() -> None:
-    for name, _ in list_recipes():
-        assert unknown_flags(train_arg_groups(resolve(name))["sglang"]) == [], name
+from recipe_runner.sglang_flags import server_args, sglang_version, slime_sglang_flags
 
 
 def test_slime_skips_the_flags_it_sets_itself() -> None:
@@ -45,11 +37,3 @@ def test_the_list_holds_the_fields_slimes_sglang_patches_add() -> None:
     assert {"--sglang-enable-fp32-moe-router", "--sglang-custom-pull-weights-pre-read-hook",
             "--sglang-release-hicache"} <= slime_sglang_flags()
     assert set(PATCH_FIELDS) <= set(server_args().values())
-
-
-def test_an_unknown_flag_is_reported_as_silently_dropped() -> None:
-    from recipe_runner.checks.sglang import passthrough_flags_exist
-
-    r = resolve("qwen3-4b-bf16", ["rollout.sglang.extra_args=[--sglang-no-such-flag]"])
-    (finding,) = passthrough_flags_exist(r.recipe, r.shape)
-    assert "silently drop" in finding.message and "reject" in finding.message
