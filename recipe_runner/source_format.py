@@ -2,8 +2,8 @@
 
 Read in this order: the checkpoint's own config.json when it is on this machine (through the one reader of
 `quantization_config`, formats.read_quantization_config); else the recipe (`checkpoints.hf_format`); else the
-model's published format (`model.source_format`, or the quantization_config of the model's config.json, e.g. the bundled copies of
-DeepSeek-V3 and Kimi-K2-Instruct); else BF16. The plan's preparation steps follow from the answer.
+model's published format (`model.source_format`, or the quantization_config of the model's config.json, e.g. the bundled
+copies of DeepSeek-V3 and Kimi-K2-Instruct); else BF16. The plan's preparation steps follow from the answer.
 """
 
 from __future__ import annotations
