@@ -94,10 +94,11 @@ TRIPS: dict[str, Trip] = {
     "shapes.int4-group": Trip("moonlight-16b-a3b-int4", ("rollout.sglang.expert_parallel_size=null",)),
     "shapes.int4-group-train": Trip("qwen3-30b-a3b-int4", ("parallel.expert=2", "parallel.expert_tensor=4")),
     "shapes.fp8-moe-intermediate": Trip("qwen3-30b-a3b-fp8", ("model.config_overrides.moe_intermediate_size=1000",)),
-    "checkpoint.not-found": Trip("qwen3-4b-bf16", ("checkpoints.ref_load=/nonexistent/torch_dist",),
+    "checkpoint.not-found": Trip("qwen3-4b-bf16", ("checkpoints.hf=/nonexistent/hf",),
                                  given=(ckpt("checkpoints.hf", "qwen3-4b"), torch_dist)),
     "checkpoint.convert-output": Trip("qwen3-30b-a3b-fp8-rollout", ("checkpoints.rollout=null",),
-                                      given=(ckpt("checkpoints.rollout", "qwen3-30b-a3b", FP8, FP8_NAMES),)),
+                                      given=(ckpt("checkpoints.rollout", "qwen3-30b-a3b", FP8, FP8_NAMES),
+                                             torch_dist)),
     "checkpoint.rollout-quantization": Trip("qwen3-30b-a3b-fp8-rollout",
                                             (ckpt("checkpoints.rollout", "qwen3-30b-a3b", None, BF16),)),
     # int4-rollout: the mode sets no OPEN_TRAINING_INT4_GROUP_SIZE, so neither companion.mode-env nor the env
