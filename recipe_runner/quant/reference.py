@@ -23,12 +23,16 @@ def _version(pkg: str) -> str:
     return f"{pkg} {importlib.metadata.version(pkg)}"
 
 
+def modules(mode: str) -> tuple[str, ...]:
+    """The modules the mode's references come from."""
+    return ("compressed_tensors.compressors", "compressed_tensors.quantization") if mode == "int4" else (
+        "transformers.integrations.finegrained_fp8", "compressed_tensors.entrypoints.convert")
+
+
 def preload(mode: str) -> None:
-    """Import the mode's reference packages now (seconds: they pull in transformers), e.g. in a thread
-    while other work runs; a missing package is left for the *_reference functions to report."""
-    modules = ["compressed_tensors.compressors", "compressed_tensors.quantization"] if mode == "int4" else [
-        "transformers.integrations.finegrained_fp8", "compressed_tensors.entrypoints.convert"]
-    for module in modules:
+    """Import the mode's reference packages now (seconds: they pull in transformers); a missing package
+    is left for the *_reference functions to report."""
+    for module in modules(mode):
         try:
             importlib.import_module(module)
         except ImportError:
