@@ -140,13 +140,6 @@ def _e4m3_values() -> np.ndarray:
     return np.where(b & 0x80, -mag, mag).astype(np.float32)
 
 
-@cache
-def _nibble_values() -> np.ndarray:
-    """[256, 2] float32: the two INT4 codes of a packed byte (low nibble first), stored nibble - 8."""
-    b = np.arange(256)
-    return (np.stack((b & 0xF, b >> 4), axis=-1) - _OFFSET).astype(np.float32)
-
-
 def fp8_dequantize(q: np.ndarray, scale: np.ndarray, block: tuple[int, int]) -> np.ndarray:
     """e4m3 bytes `[n, K]` and float32 tile scales -> float32 `q * scale` `[n, K]` (fp8.dequantize).
     Rows start on a tile boundary; `scale` holds the tiles' rows `[ceil(n/bn), ceil(K/bk)]`."""
@@ -166,11 +159,12 @@ def int4_dequantize(packed: np.ndarray, scale: np.ndarray, dtype: str) -> np.nda
     """Packed bytes `[n, K/2]` and the group scales' float32 values `[n, K/G]` -> float32 `[n, K]` holding
     `float32(q) * scale` rounded to the scale's stored `dtype` (int4.dequantize returns that dtype)."""
     n, groups = scale.shape
-    x = _nibble_values()[packed]
+    codes = np.empty((n, packed.shape[1], 2), dtype=np.int8)  # nibble i of byte j -> element 2j + i
+    np.bitwise_and(packed, 0xF, out=codes[..., 0], casting="unsafe")
+    np.right_shift(packed, 4, out=codes[..., 1], casting="unsafe")
+    codes -= _OFFSET
     with np.errstate(over="ignore", invalid="ignore"):  # huge scales overflow to Inf, as in torch
-        grouped = x.reshape(n, groups, -1)
-        grouped *= scale[:, :, None]
-        x = x.reshape(n, -1)
+        x = np.multiply(codes.reshape(n, groups, -1), scale[:, :, None], dtype=np.float32).reshape(n, -1)
         if dtype == "BF16":  # round to nearest even on the bits, in place (NaN comes only from a NaN scale)
             u = x.view(np.uint32)
             lsb = np.right_shift(u, 16)

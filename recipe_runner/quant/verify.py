@@ -145,8 +145,6 @@ class _Plan:
 
 
 def _plan_fp8(p: _Plan, qc: QuantConfig) -> None:
-    from . import fp8
-
     assert isinstance(qc.params, Fp8Params)
     block = qc.params.block_size
     skipped = set(qc.not_converted)
@@ -156,7 +154,7 @@ def _plan_fp8(p: _Plan, qc: QuantConfig) -> None:
         base = name[: -len(".weight")] if name.endswith(".weight") else name
         if t.dtype == "F8_E4M3":
             scale = f"{base}.weight_scale_inv"
-            if len(t.shape) == 2 and p.shape_is(scale, "F32", fp8.scale_shape(t.shape, block)):  # type: ignore[arg-type]
+            if len(t.shape) == 2 and p.shape_is(scale, "F32", (-(-t.shape[0] // block[0]), -(-t.shape[1] // block[1]))):
                 p.add(name, "fp8", {"weight": name, "weight_scale_inv": scale}, t.shape)
         else:
             if name.endswith(".weight") and len(t.shape) == 2 and base not in skipped:

@@ -123,26 +123,26 @@ def check_module(reader: Reader, w: _Work, params: Params) -> None:
             return
     block_rows = params.block_size[0] if isinstance(params, Fp8Params) else 1
     finite, minus8 = True, False
+    scale_info = w.parts["weight_scale_inv" if isinstance(params, Fp8Params) else "weight_scale"][1]
     for r0, r1 in module_slabs(w, block_rows, SLAB_ELEMENTS):
         codes, scale_bytes = read_slab(reader, w, r0, r1, params)
-        deq, scales_finite = dequantize(w, codes, scale_bytes, params)
-        # deq is finite iff the scales are and (FP8) no code is NaN (e4m3fn NaN: exponent and mantissa all 1)
-        finite = finite and scales_finite
+        # the weight is finite iff the scales are and (FP8) no code is NaN (e4m3fn NaN: exponent, mantissa all 1)
         if isinstance(params, Fp8Params):
             finite = finite and not bool(np.any(np.bitwise_and(codes, 0x7F) == 0x7F))
         else:
             minus8 = minus8 or bool(_HAS_ZERO_NIBBLE[codes].any())
-        if w.source is not None:
-            src = as_values(reader.rows(w.source, r0, r1), w.source[1], r1 - r0)
-            diff = deq.reshape(src.shape)
-            np.subtract(diff, src, out=diff)
-            np.abs(diff, out=diff)
-            if diff.size:
-                w.max_abs = max(w.max_abs, float(diff.max()))
-            np.square(diff, out=diff)
-            w.err_sq += float(diff.sum())  # float32 pairwise sums per slab
-            np.square(src, out=src)  # a temporary: the read buffer or its float32 copy
-            w.ref_sq += float(src.sum())
+        if w.source is None:
+            finite = finite and bool(np.isfinite(as_values(scale_bytes, scale_info, len(scale_bytes))).all())
+            continue
+        deq, scales_finite = dequantize(w, codes, scale_bytes, params)
+        finite = finite and scales_finite
+        src = as_values(reader.rows(w.source, r0, r1), w.source[1], r1 - r0).reshape(-1)
+        diff = deq.reshape(-1)
+        np.subtract(diff, src, out=diff)
+        if diff.size:
+            w.max_abs = max(w.max_abs, float(diff.max()), -float(diff.min()))
+        w.err_sq += float(np.einsum("i,i", diff, diff))  # float32, pairwise: no temporary, no BLAS threads
+        w.ref_sq += float(np.einsum("i,i", src, src))
     if not finite:
         w.problems.append(f"{w.name}: dequantized weight has NaN or Inf")
     if minus8:
