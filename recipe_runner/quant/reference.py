@@ -29,16 +29,6 @@ def modules(mode: str) -> tuple[str, ...]:
         "transformers.integrations.finegrained_fp8", "compressed_tensors.entrypoints.convert")
 
 
-def preload(mode: str) -> None:
-    """Import the mode's reference packages now (seconds: they pull in transformers); a missing package
-    is left for the *_reference functions to report."""
-    for module in modules(mode):
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            pass
-
-
 def int4_reference(quantization_config: dict[str, Any]) -> tuple[str, Dequant] | None:
     """Decompress `{weight_packed, weight_scale, weight_shape}` to the weight, in the scale dtype."""
     try:

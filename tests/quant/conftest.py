@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import pytest
@@ -22,5 +23,5 @@ def reference_imported() -> None:
     """With the reference packages imported here, `verify` checks against them in this process
     (refcheck.InlineRun): one import per session instead of a child process per verify (seconds each).
     test_verify_inspect runs the child path, as the CLI does."""
-    reference.preload("fp8")
-    reference.preload("int4")
+    for module in reference.modules("fp8") + reference.modules("int4"):
+        importlib.import_module(module)
