@@ -163,23 +163,19 @@ def _compare(reader: Reader, batch: list[_Block], params: Params, refs: _Refs) -
     """Ours (npmath) against the consumer's on the batch's rows stacked; problems, reference name, elements."""
     import torch
 
-    ours, codes, scales = [], [], []
-    for b in batch:
-        c, s = read_slab(reader, b.work, b.r0, b.r1, params)
-        ours.append(dequantize(b.work, c, s, params)[0])
-        codes.append(c)
-        scales.append(s)
-    mine = np.concatenate(ours)
+    parts = [read_slab(reader, b.work, b.r0, b.r1, params) for b in batch]
+    codes, scales = np.concatenate([c for c, _ in parts]), np.concatenate([s for _, s in parts])
+    mine = dequantize(batch[0].work, codes, scales, params)[0]  # one call: the batch shares width and dtypes
     rows, k = mine.shape
     if isinstance(params, Fp8Params):
-        q = torch.from_numpy(np.concatenate(codes)).view(torch.float8_e4m3fn)
-        s = torch.from_numpy(np.concatenate(scales)).view(torch.float32)
+        q = torch.from_numpy(codes).view(torch.float8_e4m3fn)
+        s = torch.from_numpy(scales).view(torch.float32)
         ref = refs.fp8((rows, k))
         tensors = {"weight": q, "weight_scale_inv": s}
     else:
         dtype = batch[0].work.parts["weight_scale"][1].dtype
-        packed = torch.from_numpy(np.concatenate(codes)).view(torch.int32)
-        scale = torch.from_numpy(np.concatenate(scales)).view(getattr(torch, _TORCH[dtype]))
+        packed = torch.from_numpy(codes).view(torch.int32)
+        scale = torch.from_numpy(scales).view(getattr(torch, _TORCH[dtype]))
         ref = refs.int4()
         tensors = {"weight_packed": packed, "weight_scale": scale, "weight_shape": torch.tensor([rows, k])}
     if ref is None:

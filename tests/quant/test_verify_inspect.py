@@ -150,24 +150,20 @@ def test_full_reference_compares_every_element(converted: dict[str, Path]) -> No
     assert 0 < sampled.reference_elements < full.reference_elements == quantized
 
 
-@pytest.mark.parametrize("name", ["fp8-qwen3", "int4-moe"])
+@pytest.mark.parametrize(("name", "scale"), [("fp8-qwen3", "weight_scale_inv"), ("int4-moe", "weight_scale")])
 def test_a_disagreement_with_the_reference_names_the_tensor(
-    converted: dict[str, Path], monkeypatch: pytest.MonkeyPatch, name: str
+    converted: dict[str, Path], tmp_path: Path, name: str, scale: str
 ) -> None:
-    """Row blocks of many tensors are compared in one call; a difference is reported for its own tensor only."""
-    from recipe_runner.quant import refcheck
+    """Row blocks of many tensors go to the reference in one call; a difference is reported for its own tensor
+    only. A NaN scale makes one (NaN never equals NaN); verify's own finite check reports it as well."""
+    target = []
 
-    report = verify_checkpoint(converted[name])
-    target = sorted(t.name for t in report.tensors if t.kind != "copy")[1]
-    ours = refcheck.dequantize
+    def nan_scale(t: dict[str, torch.Tensor]) -> None:
+        key = sorted(k for k in t if k.endswith(scale))[1]
+        t[key][0, 0] = float("nan")
+        target.append(key.removesuffix(scale) + "weight")
 
-    def off_by_one_in_the_last_row(w, codes, scale_bytes, params):  # type: ignore[no-untyped-def]
-        deq, finite = ours(w, codes, scale_bytes, params)
-        if w.name == target:
-            deq[-1, -1] += 1.0
-        return deq, finite
-
-    monkeypatch.setattr(refcheck, "dequantize", off_by_one_in_the_last_row)
-    r = verify_checkpoint(converted[name])
+    r = verify_checkpoint(_tamper(converted[name], tmp_path / "t", nan_scale))
     differs = [p for p in r.problems if "differs from" in p]
-    assert differs == [f"{target}: our dequantization differs from {r.reference}"]
+    assert differs == [f"{target[0]}: our dequantization differs from {r.reference}"]
+    assert f"{target[0]}: dequantized weight has NaN or Inf" in r.problems
