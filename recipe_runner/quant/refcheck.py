@@ -1,9 +1,10 @@
 """The consumers' own dequantization of our output, in a process of its own started when `verify` starts.
 
-Why a process: the reference packages (compressed-tensors, transformers) take 4-9 s to import (they pull
-in transformers' model classes), all of it Python bytecode that holds the GIL. In a thread it slowed the
-streaming checks; in a process it runs on another core while `verify` streams its own checks (which
-need no torch), and reads the output files itself (page cache warm).
+Why a process: the reference packages (compressed-tensors, transformers) take 9-19 s to import on the H200
+machine, 3.5-7 s on an idle laptop-class core (they pull in transformers' model-loading code, sympy,
+torch._dynamo; docs/converter.md has the profile), all of it Python that holds the GIL. In a thread it
+slowed the streaming checks; in a process it runs on its own core while `verify` streams its own checks
+(which need no torch), and it reads the output files itself (page cache warm).
 
 What it compares, and why that suffices: our dequantization and the consumer's are per-element functions
 of the same stored bytes, so they can only disagree on how the bytes are laid out and interpreted (scale
@@ -30,7 +31,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,6 +39,9 @@ from . import reference
 from .device import usable_cores
 from .params import Fp8Params, Params
 from .verify_stream import Reader, dequantize, module_slabs, read_slab
+
+if TYPE_CHECKING:
+    from .verify import _Work
 
 BATCH_ELEMENTS = 1 << 21
 _PACKAGES = {"fp8": ("transformers", "compressed_tensors"), "int4": ("compressed_tensors",)}
@@ -109,12 +113,12 @@ def start(root: Path, mode: str, full: bool) -> ReferenceRun | InlineRun | None:
 @dataclass(frozen=True)
 class _Block:
     name: str  # the module's weight name
-    work: Any  # verify._Work
+    work: _Work
     r0: int
     r1: int
 
 
-def _blocks(work: list[Any], params: Params, full: bool) -> list[_Block]:
+def _blocks(work: list[_Work], params: Params, full: bool) -> list[_Block]:
     """Row blocks to compare: every slab with `full`, else each module's first and last row block."""
     rows = params.block_size[0] if isinstance(params, Fp8Params) else 1
     out = []

@@ -232,6 +232,7 @@ def verify_checkpoint(
     err_sq, ref_sq = sum(w.err_sq for w in work), sum(w.ref_sq for w in work)
     overall = math.sqrt(err_sq / ref_sq) if src_ckpt is not None and ref_sq > 0 else None
     name = ref_result.reference if ref_result is not None else None
-    return VerifyReport(Path(dst), mode, name or "none installed (compressed-tensors / transformers); ours only",
+    missing = "none installed (compressed-tensors / transformers)" if ref is None else "none ran (see problems)"
+    return VerifyReport(Path(dst), mode, name or f"{missing}; ours only",
                         tuple(checks), tuple(problems), overall,
                         ref_result.elements if ref_result else 0, ref_result.seconds if ref_result else {})

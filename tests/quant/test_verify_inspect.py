@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,16 @@ def test_a_disagreement_with_the_reference_names_the_tensor(
     differs = [p for p in r.problems if "differs from" in p]
     assert differs == [f"{target[0]}: our dequantization differs from {r.reference}"]
     assert f"{target[0]}: dequantized weight has NaN or Inf" in r.problems
+
+
+def test_a_reference_child_that_dies_is_a_problem() -> None:
+    """Killed or crashed (out of memory, a broken install): a failed verification naming why, not a hang."""
+    from recipe_runner.quant import refcheck
+
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit('MemoryError: boom')"],
+                                stdout=subprocess.PIPE, stderr=err)
+        run = refcheck.ReferenceRun(proc, err)
+        result = run.result()
+        run.stop()
+    assert result.reference is None and result.problems == ("the reference check failed: MemoryError: boom",)
