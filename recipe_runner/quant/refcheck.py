@@ -95,9 +95,16 @@ class InlineRun:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a finder that refuses the name (an import hook, a broken install)
+        return False
+
+
 def start(root: Path, mode: str, full: bool) -> ReferenceRun | InlineRun | None:
     """Start the reference check of checkpoint `root`; None when no reference package is installed."""
-    if importlib.util.find_spec("torch") is None or not any(importlib.util.find_spec(p) for p in _PACKAGES[mode]):
+    if not _installed("torch") or not any(_installed(p) for p in _PACKAGES[mode]):
         return None
     if all(m in sys.modules for m in reference.modules(mode)):
         return InlineRun(root, full)
