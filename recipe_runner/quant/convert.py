@@ -12,6 +12,7 @@ from typing import Any
 
 from recipe_runner.errors import user_error
 
+from .deps import require_torch
 from .device import Engine, choose_engine, default_workers
 from .failures import os_failure
 from .fingerprint import fingerprint
@@ -153,7 +154,6 @@ def _run(engine: Engine, layout: Layout, out: Path, workers: int, bar: Progress,
     if engine.name == "numpy":
         run_layout(layout, out, workers, bar, cpu_quantizer(layout.params), guard)
         return
-    from .deps import require_torch
     from .torch_stream import cuda_quantizer, one_thread_per_worker, torch_cpu_quantizer
 
     torch = require_torch()
