@@ -31,17 +31,16 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 import numpy as np
 
 from . import reference
 from .device import usable_cores
 from .params import Fp8Params, Params
+from .source import open_checkpoint
+from .verify_plan import _Work, plan_modules, read_mode
 from .verify_stream import Reader, dequantize, module_slabs, read_slab
-
-if TYPE_CHECKING:
-    from .verify import _Work
 
 BATCH_ELEMENTS = 1 << 21
 _PACKAGES = {"fp8": ("transformers", "compressed_tensors"), "int4": ("compressed_tensors",)}
@@ -253,9 +252,6 @@ def _shape(batch: list[_Block], params: Params) -> tuple[int, int]:
 
 def run(root: Path, full: bool) -> dict[str, Any]:
     """The child's work: import the references, plan from the headers, compare; the JSON report."""
-    from .source import open_checkpoint
-    from .verify import plan_modules, read_mode
-
     t0 = time.monotonic()
     import torch
 

@@ -13,7 +13,6 @@ import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,9 +20,7 @@ from . import npmath
 from .header import ShardHeader, TensorInfo
 from .params import Fp8Params, Int4Params, Params
 from .stream import read_into, slab_rows, slabs
-
-if TYPE_CHECKING:
-    from .verify import _Work
+from .verify_plan import _Work
 
 SLAB_ELEMENTS = 1 << 20  # as the converter's CPU slabs: a worker's float32 temporaries stay small
 _COMPARE_CHUNK = 8 << 20
