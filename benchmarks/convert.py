@@ -22,6 +22,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -148,7 +149,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, nargs="+", default=[0], help="worker counts to try (0: default)")
     ap.add_argument("--drop-sources", action="store_true", help="delete each source after its runs (disk space)")
     ap.add_argument("--verify", action="store_true",
-                    help="after the first device's conversion, time `recipe-runner verify DST --source SRC` too")
+                    help="after the first device's conversion, time `recipe-runner verify DST --source SRC` too, "
+                    "and once more without the reference check (profile)")
     ap.add_argument("--json", type=Path, help="also write the rows as JSON here")
     args = ap.parse_args()
     starts = {m: import_seconds(m) for m in ("numpy", "torch")}
@@ -174,6 +176,7 @@ def main() -> None:
                 res = run_child(mode, src, dst, device, w)
                 first = device == args.device[0] and w == args.workers[0]
                 verify = run_verify(src, dst) if args.verify and first else None
+                alone = run_verify(src, dst, alone=True) if args.verify and first else None
                 shutil.rmtree(dst)
                 row = {
                     "mode": mode,
@@ -189,7 +192,9 @@ def main() -> None:
                 }
                 if verify:
                     row.update(verify_s=verify["s"], verify_vs_convert=verify["s"] / res["process_s"],
-                               verify_rss_gib=verify["rss"] / GIB, verify_reference=verify["reference"])
+                               verify_rss_gib=verify["rss"] / GIB, verify_reference=verify["reference"],
+                               ref_import_s=verify["ref_import_s"], ref_compare_s=verify["ref_compare_s"],
+                               ref_elements=verify["ref_elements"], verify_alone_s=alone["s"] if alone else None)
                 rows.append(row)
                 print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()),
                       flush=True)
@@ -207,11 +212,14 @@ def main() -> None:
         )
     checked = [r for r in rows if "verify_s" in r]
     if checked:
-        print("\n| mode | input GiB | convert process s | verify process s | verify/convert | verify peak RSS GiB | "
-              "reference |\n|---|---|---|---|---|---|---|")
+        print("\n| mode | input GiB | convert process s | verify process s | verify/convert | verify peak RSS GiB "
+              "(both processes) | reference import s | reference compare s | reference elements | "
+              "without reference s | reference |\n|---|---|---|---|---|---|---|---|---|---|---|")
         for r in checked:
             print(f"| {r['mode']} | {r['input_gib']:.2f} | {r['process_s']:.2f} | {r['verify_s']:.2f} | "
-                  f"{r['verify_vs_convert']:.2f}x | {r['verify_rss_gib']:.2f} | {r['verify_reference']} |")
+                  f"{r['verify_vs_convert']:.2f}x | {r['verify_rss_gib']:.2f} | {r['ref_import_s']} | "
+                  f"{r['ref_compare_s']} | {r['ref_elements']} | {r['verify_alone_s']:.2f} | "
+                  f"{r['verify_reference']} |")
     if args.json:
         args.json.write_text(json.dumps({"imports": starts, "rows": rows}, indent=2))
 
@@ -235,21 +243,56 @@ def run_child(mode: str, src: Path, dst: Path, device: str, workers: int) -> dic
             "rss": usage.ru_maxrss * 1024}
 
 
-def run_verify(src: Path, dst: Path) -> dict:
-    """`recipe-runner verify DST --source SRC --json` in a fresh process: wall time, peak RSS, reference."""
-    argv = [sys.executable, "-m", "recipe_runner.cli", "verify", str(dst), "--source", str(src), "--json"]
+def tree_rss(pid: int) -> int:
+    """Resident bytes of a process and its descendants now (verify runs its reference check in a child)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+        except OSError:  # exited meanwhile
+            continue
+        total += next((int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+        todo += [int(c) for c in children]
+    return total
+
+
+# verify's own checks alone (profile): as if compressed-tensors and transformers were not installed
+_NO_REFERENCE = ("import sys; sys.modules.update(dict.fromkeys(('compressed_tensors', 'transformers'))); "
+                 "from recipe_runner.cli import main; sys.exit(main(sys.argv[1:]))")
+
+
+def run_verify(src: Path, dst: Path, alone: bool = False) -> dict:
+    """`recipe-runner verify DST --source SRC --json` in a fresh process: wall time, the peak of its and its
+    child's RSS together (sampled every 20 ms), the reference and its own import/compare seconds.
+    `alone`: without the reference check (the streaming checks' own time)."""
+    entry = ["-c", _NO_REFERENCE] if alone else ["-m", "recipe_runner.cli"]
+    argv = [sys.executable, *entry, "verify", str(dst), "--source", str(src), "--json"]
     start = time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err = proc.stdout.read(), proc.stderr.read()  # type: ignore[union-attr]
-    _, status, usage = os.wait4(proc.pid, 0)
+    peak, stop = [0], threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.02):
+            peak[0] = max(peak[0], tree_rss(proc.pid))
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    out, err = proc.communicate()
     wall = time.monotonic() - start
+    stop.set()
+    sampler.join()
     try:
         report = json.loads(out)
     except ValueError:
         report = {"reference": "crashed: " + err.decode().strip().splitlines()[-1:][0] if err.strip() else "crashed"}
-    if os.waitstatus_to_exitcode(status):
-        print(f"verify exit {os.waitstatus_to_exitcode(status)}: {report.get('problems', [])[:3]}", flush=True)
-    return {"s": wall, "rss": usage.ru_maxrss * 1024, "reference": report["reference"]}
+    if proc.returncode:
+        print(f"verify exit {proc.returncode}: {report.get('problems', [])[:3]}", flush=True)
+    return {"s": wall, "rss": peak[0], "reference": report["reference"],
+            "ref_import_s": report.get("reference_seconds", {}).get("import"),
+            "ref_compare_s": report.get("reference_seconds", {}).get("compare"),
+            "ref_elements": report.get("reference_elements")}
 
 
 if __name__ == "__main__":

@@ -71,6 +71,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     verify.add_argument("dst", type=Path, metavar="DST")
     verify.add_argument("--source", type=Path, metavar="SRC", help="the BF16 source, for error statistics")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.add_argument("--full-reference", action="store_true",
+                        help="the consumer's dequantization of every element, not each tensor's first and last "
+                        "row block (slow)")
     verify.set_defaults(func=_verify)
 
     inspect = subparsers.add_parser("inspect", help="format, quantization_config, tensors and sizes")
@@ -147,7 +150,7 @@ def _verify(args: argparse.Namespace) -> int:
     from recipe_runner.quant.verify import verify_checkpoint  # numpy: only `verify` needs it
 
     try:
-        r = verify_checkpoint(args.dst, args.source)
+        r = verify_checkpoint(args.dst, args.source, full_reference=args.full_reference)
     except OSError as e:
         raise os_failure(e, args.dst, f"verifying {args.dst}") from e
     if args.json:
@@ -158,6 +161,8 @@ def _verify(args: argparse.Namespace) -> int:
                     "mode": r.mode,
                     "ok": r.ok,
                     "reference": r.reference,
+                    "reference_elements": r.reference_elements,
+                    "reference_seconds": r.reference_seconds,
                     "overall_rel_error": r.overall_rel_error,
                     "problems": list(r.problems),
                     "tensors": [t.__dict__ for t in r.tensors],
@@ -167,7 +172,8 @@ def _verify(args: argparse.Namespace) -> int:
         )
         return 0 if r.ok else 1
     quantized = [t for t in r.tensors if t.kind != "copy"]
-    print(f"{r.dst}: {r.mode}, {len(quantized)} quantized tensors checked, reference: {r.reference}")
+    print(f"{r.dst}: {r.mode}, {len(quantized)} quantized tensors checked, reference: {r.reference}"
+          + (f" ({r.reference_elements} elements)" if r.reference_elements else ""))
     if r.overall_rel_error is not None:
         print(f"  overall relative error vs source: {r.overall_rel_error:.4f}")
         for t in sorted(quantized, key=lambda t: -(t.rel_error or 0))[:5]:

@@ -126,3 +126,52 @@ def int4_quantize(x: np.ndarray, group: int, dtype: str) -> tuple[np.ndarray, np
     else:
         stored = scale.astype(NP_DTYPES[dtype])
     return packed.view(np.int32), stored
+
+
+# ---- dequantization (verify), bit-identical to fp8.dequantize / int4.dequantize ----
+
+@cache
+def _e4m3_values() -> np.ndarray:
+    """float32 value of each e4m3fn byte: 1 sign, 4 exponent (bias 7), 3 mantissa bits; no Inf, 0x7F/0xFF NaN."""
+    b = np.arange(256, dtype=np.uint32)
+    exp, mant = (b >> 3) & 0xF, (b & 7).astype(np.float64)
+    mag = np.where(exp == 0, np.ldexp(mant, -9), np.ldexp(1 + mant / 8, exp.astype(np.int64) - 7))
+    mag[(b & 0x7F) == 0x7F] = np.nan
+    return np.where(b & 0x80, -mag, mag).astype(np.float32)
+
+
+def fp8_dequantize(q: np.ndarray, scale: np.ndarray, block: tuple[int, int]) -> np.ndarray:
+    """e4m3 bytes `[n, K]` and float32 tile scales -> float32 `q * scale` `[n, K]` (fp8.dequantize).
+    Rows start on a tile boundary; `scale` holds the tiles' rows `[ceil(n/bn), ceil(K/bk)]`."""
+    n, k = q.shape
+    bn, bk = block
+    x = _e4m3_values().take(q)
+    with np.errstate(over="ignore", invalid="ignore"):  # a huge scale overflows to Inf, as in torch
+        if k % bk == 0 and n % bn == 0:  # whole tiles: broadcast in place
+            tiles = x.reshape(n // bn, bn, k // bk, bk)
+            tiles *= scale.reshape(n // bn, 1, k // bk, 1)
+        else:
+            x *= np.repeat(np.repeat(scale, bk, axis=1)[:, :k], bn, axis=0)[:n]
+    return x
+
+
+def int4_dequantize(packed: np.ndarray, scale: np.ndarray, dtype: str) -> np.ndarray:
+    """Packed bytes `[n, K/2]` and the group scales' float32 values `[n, K/G]` -> float32 `[n, K]` holding
+    `float32(q) * scale` rounded to the scale's stored `dtype` (int4.dequantize returns that dtype)."""
+    n, groups = scale.shape
+    codes = np.empty((n, packed.shape[1], 2), dtype=np.int8)  # nibble i of byte j -> element 2j + i
+    np.bitwise_and(packed, 0xF, out=codes[..., 0], casting="unsafe")
+    np.right_shift(packed, 4, out=codes[..., 1], casting="unsafe")
+    codes -= _OFFSET
+    with np.errstate(over="ignore", invalid="ignore"):  # huge scales overflow to Inf, as in torch
+        x = np.multiply(codes.reshape(n, groups, -1), scale[:, :, None], dtype=np.float32).reshape(n, -1)
+        if dtype == "BF16":  # round to nearest even on the bits, in place (NaN comes only from a NaN scale)
+            u = x.view(np.uint32)
+            lsb = np.right_shift(u, 16)
+            lsb &= 1
+            lsb += 0x7FFF
+            u += lsb
+            u &= np.uint32(0xFFFF0000)
+        elif dtype != "F32":
+            x = x.astype(NP_DTYPES[dtype]).astype(np.float32)
+    return x

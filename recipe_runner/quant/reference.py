@@ -30,14 +30,9 @@ _REFERENCE_MODULES = {
 }
 
 
-def preload(mode: str) -> None:
-    """Import the mode's reference packages now (seconds: they pull in transformers), e.g. in a thread
-    while other work runs; a missing package is left for the *_reference functions to report."""
-    for module in _REFERENCE_MODULES[mode]:
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            pass
+def modules(mode: str) -> tuple[str, ...]:
+    """The modules the mode's references come from."""
+    return _REFERENCE_MODULES[mode]
 
 
 def int4_reference(quantization_config: dict[str, Any]) -> tuple[str, Dequant] | None:

@@ -68,3 +68,39 @@ def test_int4_equals_torch(shape: tuple[int, int], group: int, dtype: torch.dtyp
         np_p, np_s = npmath.int4_quantize(as_np(w), group, DTYPES[dtype])
         assert np.array_equal(np_p, p.numpy())
         assert same_scales(np_s, DTYPES[dtype], s)
+
+
+def scales(shape: tuple[int, int], dtype: torch.dtype, seed: int) -> torch.Tensor:
+    """Random magnitudes over the dtype's range, with subnormals, a huge one (overflowing products) and zero."""
+    g = torch.Generator().manual_seed(seed)
+    exponent = torch.rand(shape, generator=g, dtype=torch.float64).sub(0.5)
+    s = torch.randn(shape, generator=g, dtype=torch.float64).abs() * torch.finfo(dtype).max ** exponent
+    special = torch.tensor([torch.finfo(dtype).tiny / 4, torch.finfo(dtype).max, 0.0], dtype=torch.float64)
+    s.view(-1)[:3] = special[: s.numel()]
+    return s.to(dtype)
+
+
+@pytest.mark.parametrize("shape", [(256, 384), (300, 200), (129, 127), (1, 1)], ids=str)
+def test_fp8_dequantize_equals_torch(shape: tuple[int, int]) -> None:
+    """Every e4m3 byte (NaN included) times float32 tile scales, whole and partial tiles."""
+    q = torch.randint(0, 256, shape, generator=torch.Generator().manual_seed(3), dtype=torch.uint8)
+    q.view(-1)[: min(256, q.numel())] = torch.arange(min(256, q.numel()), dtype=torch.uint8)
+    s = scales(fp8.scale_shape(shape, (128, 128)), torch.float32, 4)
+    expected = fp8.dequantize(q.view(torch.float8_e4m3fn), s, (128, 128)).numpy()
+    ours = npmath.fp8_dequantize(q.numpy(), s.numpy(), (128, 128))
+    assert np.array_equal(ours, expected, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32], ids=str)
+def test_int4_dequantize_equals_torch(dtype: torch.dtype) -> None:
+    """Every packed byte times group scales over the dtype's range, rounded to the scale dtype."""
+    n, k, group = 64, 512, 32
+    g = torch.Generator().manual_seed(5)
+    packed = torch.randint(-(2**31), 2**31 - 1, (n, k // 8), generator=g, dtype=torch.int32)
+    packed.view(torch.uint8)[0, :256] = torch.arange(256, dtype=torch.uint8)
+    s = scales((n, k // group), dtype, 6)
+    expected = int4.dequantize(packed, s, k).float().numpy()
+    raw = s.contiguous().view(torch.uint8).numpy()
+    values = npmath.as_float(raw, DTYPES[dtype], tuple(s.shape))
+    ours = npmath.int4_dequantize(packed.view(torch.uint8).numpy(), values, DTYPES[dtype])
+    assert np.array_equal(ours, expected)

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from safetensors.torch import save_file
 
 from recipe_runner.formats import Fp8Params, Int4Params
 from recipe_runner.quant.convert import convert_checkpoint
+from recipe_runner.quant.source import open_checkpoint
 from recipe_runner.quant.summary import inspect_checkpoint
 from recipe_runner.quant.verify import verify_checkpoint
 
@@ -117,14 +119,65 @@ def test_inspect_does_not_import_torch(converted: dict[str, Path]) -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_reference_compared_in_either_pass(
-    converted: dict[str, Path], checkpoints: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+def test_verify_streams_without_torch_and_runs_the_reference_in_a_child(
+    converted: dict[str, Path], checkpoints: dict[str, Path]
 ) -> None:
-    """Whether the reference import finishes before the first pass reads a module or only after it."""
-    from recipe_runner.quant import verify
+    """The CLI as a user runs it: its own process imports neither torch nor the reference packages (seconds);
+    the consumer's code runs in refcheck's child process and its agreement is reported."""
+    code = (
+        "import io, json, sys, contextlib; from recipe_runner.cli import main; out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n"
+        "    code = main(['verify', sys.argv[1], '--source', sys.argv[2], '--json'])\n"
+        "heavy = [m for m in ('torch', 'compressed_tensors', 'transformers') if m in sys.modules]\n"
+        "print(json.dumps({'code': code, 'heavy': heavy, 'report': json.loads(out.getvalue())}))"
+    )
+    p = subprocess.run([sys.executable, "-c", code, str(converted["int4-moe"]), str(checkpoints["qwen3_moe"])],
+                       capture_output=True, text=True, check=True)
+    result = json.loads(p.stdout)
+    assert result["code"] == 0 and result["heavy"] == [], result
+    report = result["report"]
+    assert report["ok"] and report["reference"].startswith("compressed-tensors") and report["reference_elements"] > 0
+    assert set(report["reference_seconds"]) == {"import", "compare"}
+    inline = verify_checkpoint(converted["int4-moe"], checkpoints["qwen3_moe"])  # this session imported them
+    assert inline.reference == report["reference"] and inline.overall_rel_error == report["overall_rel_error"]
 
-    early = verify_checkpoint(converted["int4-moe"], checkpoints["qwen3_moe"])
-    monkeypatch.setattr(verify._References, "ready", lambda self: False)
-    late = verify_checkpoint(converted["int4-moe"], checkpoints["qwen3_moe"])
-    assert early.ok and late.ok and early.reference == late.reference != ""
-    assert early.overall_rel_error == late.overall_rel_error
+
+def test_full_reference_compares_every_element(converted: dict[str, Path]) -> None:
+    tensors = open_checkpoint(converted["int4-moe"]).tensors()
+    quantized = sum(t.shape[0] * t.shape[1] * 8 for _, t in tensors if t.name.endswith(".weight_packed"))
+    sampled = verify_checkpoint(converted["int4-moe"])
+    full = verify_checkpoint(converted["int4-moe"], full_reference=True)
+    assert sampled.ok and full.ok and full.reference == sampled.reference
+    assert 0 < sampled.reference_elements < full.reference_elements == quantized
+
+
+@pytest.mark.parametrize(("name", "scale"), [("fp8-qwen3", "weight_scale_inv"), ("int4-moe", "weight_scale")])
+def test_a_disagreement_with_the_reference_names_the_tensor(
+    converted: dict[str, Path], tmp_path: Path, name: str, scale: str
+) -> None:
+    """Row blocks of many tensors go to the reference in one call; a difference is reported for its own tensor
+    only. A NaN scale makes one (NaN never equals NaN); verify's own finite check reports it as well."""
+    target = []
+
+    def nan_scale(t: dict[str, torch.Tensor]) -> None:
+        key = sorted(k for k in t if k.endswith(scale))[1]
+        t[key][0, 0] = float("nan")
+        target.append(key.removesuffix(scale) + "weight")
+
+    r = verify_checkpoint(_tamper(converted[name], tmp_path / "t", nan_scale))
+    differs = [p for p in r.problems if "differs from" in p]
+    assert differs == [f"{target[0]}: our dequantization differs from {r.reference}"]
+    assert f"{target[0]}: dequantized weight has NaN or Inf" in r.problems
+
+
+def test_a_reference_child_that_dies_is_a_problem() -> None:
+    """Killed or crashed (out of memory, a broken install): a failed verification naming why, not a hang."""
+    from recipe_runner.quant import refcheck
+
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit('MemoryError: boom')"],
+                                stdout=subprocess.PIPE, stderr=err)
+        run = refcheck.ReferenceRun(proc, err)
+        result = run.result()
+        run.stop()
+    assert result.reference is None and result.problems == ("the reference check failed: MemoryError: boom",)
