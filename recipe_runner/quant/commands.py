@@ -18,13 +18,13 @@ _GIB = 1024**3
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add `convert {fp8,int4}`, `verify` and `inspect` to the CLI's subparsers."""
+    """Add `convert {fp8,int4,bf16}`, `verify` and `inspect` to the CLI's subparsers."""
     convert = subparsers.add_parser(
         "convert",
-        help="convert a BF16 HF checkpoint to FP8 block or INT4",
+        help="convert a BF16 HF checkpoint to FP8 block or INT4, or an FP8/INT4 release back to BF16",
         description="Streaming, bounded-memory checkpoint conversion.",
     )
-    modes = convert.add_subparsers(dest="convert_mode", required=True, metavar="{fp8,int4}")
+    modes = convert.add_subparsers(dest="convert_mode", required=True, metavar="{fp8,int4,bf16}")
 
     fp8 = modes.add_parser("fp8", help="DeepSeek-V3-style block FP8 (e4m3 + float32 weight_scale_inv)")
     _common(fp8)
@@ -62,6 +62,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     int4.set_defaults(func=_convert)
 
+    bf16 = modes.add_parser(
+        "bf16",
+        help="dequantize a block-FP8 or INT4 pack-quantized checkpoint (format read from its config.json) to BF16",
+    )
+    _common(bf16)
+    bf16.set_defaults(func=_convert)
+
     verify = subparsers.add_parser("verify", help="check a converted checkpoint and report its error")
     verify.add_argument("dst", type=Path, metavar="DST")
     verify.add_argument("--source", type=Path, metavar="SRC", help="the BF16 source, for error statistics")
@@ -75,7 +82,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def conversion_from_argv(argv: list[str]) -> tuple[Path, Path, Params]:
-    """SRC, DST and parameters of a `convert fp8|int4 ...` command line, read by the command's own parser.
+    """SRC, DST and parameters of a `convert fp8|int4|bf16 ...` command line, read by the command's own parser.
 
     A plan's convert step is such a command line; reading it here means the launcher's in-process
     conversion and skip test use exactly what `recipe-runner convert` would.
@@ -113,9 +120,11 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _params(args: argparse.Namespace) -> Params:
-    from .params import Fp8Params, Int4Params
+    from .params import Bf16Params, Fp8Params, Int4Params
     from .rules import INT4_DEFAULT_IGNORE
 
+    if args.convert_mode == "bf16":
+        return Bf16Params()
     if args.convert_mode == "fp8":
         return Fp8Params(tuple(args.block_size))
     base = () if args.no_default_ignore else INT4_DEFAULT_IGNORE
@@ -140,8 +149,9 @@ def _convert(args: argparse.Namespace) -> int:
               "nothing to do")
         return 0
     rate = r.input_bytes / _GIB / max(r.seconds, 1e-9)
+    done = "dequantized" if r.mode == "bf16" else "quantized"
     print(
-        f"converted {args.src} -> {r.dst} ({r.mode}): {r.quantized} tensors quantized, {r.kept} kept; "
+        f"converted {args.src} -> {r.dst} ({r.mode}): {r.quantized} tensors {done}, {r.kept} kept; "
         f"{r.input_bytes / _GIB:.2f} GiB -> {r.output_bytes / _GIB:.2f} GiB in {r.seconds:.2f} s "
         f"({rate:.2f} GiB/s, {r.engine}, {r.workers} workers)"
     )

@@ -33,11 +33,13 @@ class Engine:
 # tables in docs/converter.md): start is the median `process s - convert s`, rates the 24 GiB runs.
 # IO_GIB_S caps every engine: the fastest whole-run rate seen (CUDA FP8 writes half the bytes it reads;
 # INT4's many small MoE tensors cap near the numpy rate).
-IO_GIB_S = {"fp8": 6.0, "int4": 2.8}
+BF16_IO_GIB_S = 3.0
+BF16_RATES = {"numpy": 0.1, "torch-cpu": 0.1, "cuda": 3.0}
+IO_GIB_S = {"fp8": 6.0, "int4": 2.8, "bf16": BF16_IO_GIB_S}
 ENGINES = (
-    Engine("numpy", "cpu", 0.2, {"fp8": 0.14, "int4": 0.17}),
-    Engine("torch-cpu", "cpu", 4.0, {"fp8": 0.22, "int4": 0.13}),
-    Engine("cuda", "cuda", 4.8, {"fp8": 5.5, "int4": 2.5}),
+    Engine("numpy", "cpu", 0.2, {"fp8": 0.14, "int4": 0.17, "bf16": BF16_RATES["numpy"]}),
+    Engine("torch-cpu", "cpu", 4.0, {"fp8": 0.22, "int4": 0.13, "bf16": BF16_RATES["torch-cpu"]}),
+    Engine("cuda", "cuda", 4.8, {"fp8": 5.5, "int4": 2.5, "bf16": BF16_RATES["cuda"]}),
 )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from recipe_runner.errors import user_error
 
 from .header import OutTensor, ShardHeader, TensorInfo, encode_header, layout_tensors
-from .params import Fp8Params, Int4Params, Params
+from .params import Fp8Params, Int4Params, Params, QuantParams
 from .rules import fp8_quantizes, int4_quantizes, is_router, nothing_quantized
 from .source import Checkpoint
 
@@ -21,13 +21,35 @@ Entry = tuple[str, str, tuple[int, ...]]
 
 
 @dataclass(frozen=True)
+class SourcePart:
+    """A companion source tensor a job also reads (a scale, a shape); it may sit in another shard."""
+
+    role: str  # its name suffix: weight_scale_inv | weight_scale | weight_shape
+    shard: ShardHeader
+    info: TensorInfo
+
+
+@dataclass(frozen=True)
 class TensorJob:
-    """One source tensor and the output tensors made from it (`copy`: 1, `fp8`: 2, `int4`: 3)."""
+    """Source tensors and the output tensors made from them, written into `shard`'s output file.
+
+    `src` is the main tensor. Quantizing reads it alone (`copy`: 1 output, `fp8`: 2, `int4`: 3);
+    dequantizing (`fp8-bf16`, `int4-bf16`) also reads its companions in `parts` and writes one BF16 weight.
+    """
 
     kind: str
     shard: ShardHeader
     src: TensorInfo
     outputs: tuple[OutTensor, ...]
+    parts: tuple[SourcePart, ...] = ()
+
+    def part(self, role: str) -> SourcePart:
+        return next(p for p in self.parts if p.role == role)
+
+    @property
+    def nbytes(self) -> int:
+        """Source bytes this job reads (what the progress line counts)."""
+        return self.src.nbytes + sum(p.info.nbytes for p in self.parts)
 
 
 @dataclass(frozen=True)
@@ -46,8 +68,9 @@ class ShardPlan:
 class Layout:
     params: Params
     shards: tuple[ShardPlan, ...]
-    quantized: tuple[str, ...]  # source tensor names
+    quantized: tuple[str, ...]  # source tensor names (bf16: the main tensors dequantized)
     kept: tuple[str, ...]
+    source: QuantParams | None = None  # bf16: the format the source is dequantized from
 
     @property
     def weight_map(self) -> dict[str, str]:
@@ -61,6 +84,7 @@ class Layout:
     def quantization_config(self) -> dict[str, Any]:
         if isinstance(self.params, Fp8Params):
             return self.params.quantization_config([_module_name(n) for n in self.kept])
+        assert isinstance(self.params, Int4Params), "a bf16 output has no quantization_config"
         return self.params.quantization_config()
 
 
@@ -108,7 +132,7 @@ def _kind(t: TensorInfo, params: Params) -> str:
     return "int4"
 
 
-def plan_conversion(ckpt: Checkpoint, params: Params) -> Layout:
+def plan_conversion(ckpt: Checkpoint, params: QuantParams) -> Layout:
     shards, quantized, kept = [], [], []
     for shard in ckpt.shards:
         kinds = {t.name: _kind(t, params) for t in shard.tensors.values()}

@@ -126,3 +126,47 @@ def int4_quantize(x: np.ndarray, group: int, dtype: str) -> tuple[np.ndarray, np
     else:
         stored = scale.astype(NP_DTYPES[dtype])
     return packed.view(np.int32), stored
+
+
+# ---- dequantization to BF16 (`convert bf16`), bit-identical to fp8.dequantize / int4.dequantize + .to(bf16) ----
+
+@cache
+def _e4m3_values() -> np.ndarray:
+    """float32 value of each e4m3fn byte: 1 sign, 4 exponent (bias 7), 3 mantissa bits; no Inf, 0x7F/0xFF NaN."""
+    b = np.arange(256, dtype=np.uint32)
+    exp, mant = (b >> 3) & 0xF, (b & 7).astype(np.float64)
+    mag = np.where(exp == 0, np.ldexp(mant, -9), np.ldexp(1 + mant / 8, exp.astype(np.int64) - 7))
+    mag[(b & 0x7F) == 0x7F] = np.nan
+    return np.where(b & 0x80, -mag, mag).astype(np.float32)
+
+
+@cache
+def _nibble_values() -> np.ndarray:
+    """[256, 2] float32: the two INT4 codes of a packed byte (low nibble first), stored nibble - 8."""
+    b = np.arange(256)
+    return (np.stack((b & 0xF, b >> 4), axis=-1) - _OFFSET).astype(np.float32)
+
+
+def fp8_dequantize_bf16(q: np.ndarray, scale: np.ndarray, block: tuple[int, int]) -> np.ndarray:
+    """e4m3 bytes `[n, K]` and float32 tile scales -> bfloat16 bits `[n, K]`: bf16(float32(q) * scale), the
+    product in float32 (THUDM/slime@624b824a:tools/fp8_cast_bf16.py:25-28) and rounded to nearest even.
+    Rows start on a tile boundary; `scale` holds the tiles' rows `[ceil(n/bn), ceil(K/bk)]`."""
+    n, k = q.shape
+    bn, bk = block
+    x = _e4m3_values().take(q)
+    cols = np.repeat(scale, bk, axis=1)[:, :k]  # [tile rows, K]: small next to the slab
+    with np.errstate(over="ignore", invalid="ignore"):  # a huge scale overflows to Inf, as on every device
+        if n % bn == 0:
+            y = (x.reshape(n // bn, bn, k) * cols[:, None, :]).reshape(n, k)
+        else:
+            y = x * np.repeat(cols, bn, axis=0)[:n]
+    return bf16_round(y)
+
+
+def int4_dequantize_bf16(packed: np.ndarray, scale: np.ndarray, group: int) -> np.ndarray:
+    """Packed bytes `[n, K/2]` and float32 group scales `[n, K/G]` -> bfloat16 bits `[n, K]`:
+    bf16(float32(q) * float32(scale)) (THUDM/slime@624b824a:tools/convert_k2_thinking_int4_to_bf16.py:67-83)."""
+    n, groups = scale.shape
+    x = _nibble_values()[packed].reshape(n, groups, group)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bf16_round((x * scale[:, :, None]).reshape(n, groups * group))

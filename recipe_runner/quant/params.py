@@ -117,7 +117,22 @@ class Int4Params:
         }  # fmt: skip
 
 
-Params = Fp8Params | Int4Params
+@dataclass(frozen=True)
+class Bf16Params:
+    """Dequantize a block-FP8 or INT4 pack-quantized checkpoint to BF16 (`convert bf16`).
+
+    No parameters: the source's own quantization_config says how to dequantize, and the source is
+    fingerprinted in conversion.json, so nothing else determines the output bytes.
+    """
+
+    mode = "bf16"
+
+    def to_json(self) -> dict[str, Any]:
+        return {}
+
+
+Params = Fp8Params | Int4Params | Bf16Params
+QuantParams = Fp8Params | Int4Params  # the formats `convert bf16` reads and `convert fp8|int4` write
 
 
 def params_from_json(mode: str, data: dict[str, Any]) -> Params:
@@ -141,4 +156,6 @@ def params_from_json(mode: str, data: dict[str, Any]) -> Params:
         if not (isinstance(ignore, list) and all(isinstance(r, str) for r in ignore)):
             raise user_error("parameters.ignore", f"{ignore!r} is not a list of strings", hint="fix conversion.json")
         return Int4Params(check_group_size(data.get("group_size"), "parameters.group_size"), tuple(ignore))
-    raise user_error("mode", f"unknown conversion mode {mode!r}", hint="use fp8 or int4")
+    if mode == "bf16":
+        return Bf16Params()
+    raise user_error("mode", f"unknown conversion mode {mode!r}", hint="use fp8, int4 or bf16")
