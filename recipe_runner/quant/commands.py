@@ -185,7 +185,8 @@ def _verify(args: argparse.Namespace) -> int:
         )
         return 0 if r.ok else 1
     quantized = [t for t in r.tensors if t.kind != "copy"]
-    print(f"{r.dst}: {r.mode}, {len(quantized)} quantized tensors checked, reference: {r.reference}")
+    done = "dequantized" if r.mode == "bf16" else "quantized"
+    print(f"{r.dst}: {r.mode}, {len(quantized)} {done} tensors checked, reference: {r.reference}")
     if r.overall_rel_error is not None:
         print(f"  overall relative error vs source: {r.overall_rel_error:.4f}")
         for t in sorted(quantized, key=lambda t: -(t.rel_error or 0))[:5]:

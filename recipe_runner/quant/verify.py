@@ -37,6 +37,7 @@ from .qconfig import QuantConfig, read_quantization_config
 from .rules import int4_quantizes
 from .source import INDEX_NAME, Checkpoint, open_checkpoint
 from .stream import read_into, slab_rows, slabs
+from .verify_bf16 import is_dequantized_output, verify_dequantized
 
 SLAB_ELEMENTS = 1 << 21  # float32 temporaries of a few slabs per worker stay in the tens of MiB
 _COMPARE_CHUNK = 8 << 20
@@ -363,6 +364,8 @@ def verify_checkpoint(dst: Path | str, source: Path | str | None = None, workers
     """Check DST's format and, with SOURCE, its error; problems are returned, not raised."""
     dst_ckpt = open_checkpoint(Path(dst))
     src_ckpt = open_checkpoint(Path(source)) if source is not None else None
+    if is_dequantized_output(dst_ckpt, src_ckpt):
+        return verify_dequantized(dst_ckpt, src_ckpt, workers)
     qc = _mode(dst_ckpt)
     mode = qc.params.mode  # type: ignore[union-attr]
     torch = require_torch()
