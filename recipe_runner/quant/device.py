@@ -33,11 +33,11 @@ class Engine:
 # tables in docs/converter.md): start is the median `process s - convert s`, rates the 24 GiB runs.
 # IO_GIB_S caps every engine: the fastest whole-run rate seen (CUDA FP8 writes half the bytes it reads;
 # INT4's many small MoE tensors cap near the numpy rate).
-# `convert bf16` (GiB/s of quantized input; it writes 2x (FP8) to 3.6x (INT4) what it reads). Not yet measured
-# whole-run on the H200 machine: single-thread kernel rates on the 2-core host (/tmp-free microbenchmark of
-# npmath/fp8/int4 on 1M-element slabs: numpy 0.13 GiB/s from FP8, 0.07 from INT4; torch 0.11 and 0.20), scaled
-# by the ratio of the H200 whole-run quantizing rates above to the same host's quantizing kernel rates, and the
-# slower source format taken. The I/O cap assumes the output writes bound the run, as the FP8 copy does.
+# `convert bf16`, GiB/s of quantized input (it writes 2x (FP8) to 3.6x (INT4) the bytes it reads). Not yet
+# measured whole-run on the H200 machine (`benchmarks/convert.py --bf16`): single-thread slab kernels on the
+# 2-core host ran numpy 0.13 GiB/s from FP8 and 0.07 from INT4, torch 0.11 and 0.20; these are scaled by the
+# ratio of the H200 whole-run quantizing rates above to that host's quantizing kernels, the slower source format
+# taken. On the loaded 2-core host whole runs are bound by writing the BF16 output (see docs/converter.md).
 BF16_IO_GIB_S = 2.0
 BF16_RATES = {"numpy": 0.085, "torch-cpu": 0.05, "cuda": 2.0}
 IO_GIB_S = {"fp8": 6.0, "int4": 2.8, "bf16": BF16_IO_GIB_S}

@@ -127,8 +127,7 @@ FP8_SHAPES = {f"{E}.0.gate_proj.weight": (300, 200), f"{E}.0.up_proj.weight": (2
               "model.layers.0.self_attn.q_proj.weight": (128, 128)}  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def fp8_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def make_fp8_source(root: Path) -> Path:
     """Partial tiles in both dims, a one-element weight, MoE experts, a zero tile, extreme scales, BF16 and
     float32 scales, and a scale stored in another shard than its weight."""
     g = torch.Generator().manual_seed(0)
@@ -141,7 +140,12 @@ def fp8_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
             s = s.bfloat16()
         (a if i % 2 else b)[name] = q
         (a if i % 2 or i == 0 else b)[name + "_scale_inv"] = s  # weight 0's scale sits in the other shard
-    return write(tmp_path_factory.mktemp("fp8") / "src", [a, b], {"model_type": "x", "quantization_config": FP8_QC})
+    return write(root, [a, b], {"model_type": "x", "quantization_config": FP8_QC})
+
+
+@pytest.fixture(scope="module")
+def fp8_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_fp8_source(tmp_path_factory.mktemp("fp8") / "src")
 
 
 def int4_parts(n: int, k: int, group: int, g: torch.Generator, scale_dtype: torch.dtype) -> dict[str, torch.Tensor]:
@@ -311,6 +315,15 @@ def test_command_reuses_a_finished_output_and_verify_checks_values(
     assert not report.ok
     assert any(name in p and "differs from the source dequantized" in p for p in report.problems), report.problems
     assert any("lm_head.weight: kept tensor differs" in p for p in report.problems), report.problems
+
+
+def test_plan_steps_spelling_is_parsed_by_the_command_parser() -> None:
+    """The `dequant-bf16` plan step runs `recipe-runner convert bf16 SRC DST`; the launcher reads it back."""
+    from recipe_runner.quant.commands import conversion_from_argv
+
+    src, dst, params = conversion_from_argv(["convert", "bf16", "/data/K2", "/data/K2-bf16", "--device", "cpu"])
+    assert (str(src), str(dst), params, params.mode, params.to_json()) == (
+        "/data/K2", "/data/K2-bf16", Bf16Params(), "bf16", {})
 
 
 def test_verify_int4_output_against_compressed_tensors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
