@@ -14,6 +14,7 @@ from typing import Any
 from recipe_runner.errors import user_error
 
 from .dequant_plan import plan_dequantization
+from .dequant_source import read_dequant_source, without_quantization_config
 from .device import Engine, choose_engine, default_workers
 from .failures import os_failure
 from .fingerprint import fingerprint
@@ -21,7 +22,6 @@ from .layout import Layout, plan_conversion
 from .lock import dst_lock
 from .params import Bf16Params, Params
 from .progress import Progress
-from .qconfig import read_dequant_source, without_quantization_config
 from .record import RECORD_NAME, conversion_mismatch, manifest, record
 from .safe_output import check_destination, check_overlap, check_parent, remove_stale_partials, staging
 from .signals import signals_raise

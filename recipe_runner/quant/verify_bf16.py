@@ -18,11 +18,11 @@ from typing import Any
 from . import reference
 from .deps import require_torch
 from .dequant_plan import plan_dequantization
+from .dequant_source import quantization_config_place, read_dequant_source, without_quantization_config
 from .device import usable_cores
 from .header import ShardHeader, TensorInfo
 from .layout import TensorJob
 from .params import Fp8Params, QuantParams
-from .qconfig import quantization_config_place, read_dequant_source, without_quantization_config
 from .record import read_record
 from .source import QUANT_TENSOR_SUFFIXES, Checkpoint
 from .stream import slab_rows, slabs
