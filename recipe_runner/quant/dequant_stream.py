@@ -44,6 +44,8 @@ def _scale(job: TensorJob) -> SourcePart:
 
 def _slabs(job: TensorJob, fmt: QuantParams, target: int) -> list[_Slab]:
     n, k = job.outputs[0].shape
+    if not n * k:  # a zero-size weight: nothing to read or write
+        return []
     if isinstance(fmt, Fp8Params):
         bn = fmt.block_size[0]
         return [_Slab(r0, r1, r0 // bn, -(-r1 // bn)) for r0, r1 in slabs(n, slab_rows(k, bn, target))]

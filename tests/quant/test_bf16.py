@@ -231,6 +231,23 @@ def test_kimi_k25_text_config_quantization_config_is_removed_there(tmp_path: Pat
         "model_type": "kimi_k25", "text_config": {"hidden_size": 96}, "vision_config": {"depth": 2}}
 
 
+@pytest.mark.parametrize("engine", ["numpy", "torch-cpu"])
+def test_zero_size_weights_become_zero_size_bf16(tmp_path: Path, engine: str) -> None:
+    packed = pack_to_int32(torch.zeros(0, 32, dtype=torch.int8), 4)
+    src = write(tmp_path / "src", [{
+        "a.weight": torch.zeros(0, 200, dtype=torch.float8_e4m3fn), "a.weight_scale_inv": torch.zeros(0, 2),
+        "b.weight": torch.zeros(3, 0, dtype=torch.float8_e4m3fn), "b.weight_scale_inv": torch.zeros(1, 0)}],
+        {"quantization_config": FP8_QC})  # fmt: skip
+    convert_checkpoint(src, tmp_path / "fp8", Bf16Params(), device=engine, progress=False)
+    shapes = {n: tuple(t.shape) for n, t in tensors(tmp_path / "fp8").items()}
+    assert shapes == {"a.weight": (0, 200), "b.weight": (3, 0)}
+    src = write(tmp_path / "src4", [{"x.weight_packed": packed, "x.weight_scale": torch.zeros(0, 1).bfloat16(),
+                                     "x.weight_shape": torch.tensor([0, 32])}], {"quantization_config": int4_qc(32)})
+    convert_checkpoint(src, tmp_path / "int4", Bf16Params(), device=engine, progress=False)
+    assert tensors(tmp_path / "int4")["x.weight"].shape == (0, 32)
+    assert verify_checkpoint(tmp_path / "int4", src).ok
+
+
 # ---- non-finite outputs -------------------------------------------------------------------------------------
 
 def test_overflow_to_inf_is_refused_unless_allowed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
