@@ -298,6 +298,46 @@ def test_round_trip_is_within_the_format_error_bounds(
     assert (err_sq / ref_sq) ** 0.5 < (0.04 if isinstance(params, Fp8Params) else 0.12)
 
 
+# ---- real processes: a signal or a write failure mid-run leaves nothing -------------------------------------
+
+@pytest.fixture(scope="module")
+def big_fp8(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """16 e4m3 experts of 1024 x 1024: 32 MiB of BF16 to write, long enough to catch the run mid-way."""
+    g = torch.Generator().manual_seed(3)
+    experts = {}
+    for e in range(16):
+        experts[f"{E}.{e}.down_proj.weight"] = fp8_weight(1024, 1024, g)
+        experts[f"{E}.{e}.down_proj.weight_scale_inv"] = torch.rand(8, 8, generator=g)
+    return write(tmp_path_factory.mktemp("big") / "src", [experts], {"quantization_config": FP8_QC})
+
+
+def test_signal_mid_dequantization_removes_the_partial_output(big_fp8: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+
+    from tests.quant.test_faults import family, finish, partial_of, spawn, wait_for
+
+    dst = tmp_path / "D"
+    p = spawn("convert", "bf16", big_fp8, dst, "--quiet", "--workers", "1", "--device", "numpy")
+    wait_for(partial_of(dst), "the partial directory", p)
+    os.kill(p.pid, signal.SIGSTOP)
+    assert not dst.exists()
+    os.kill(p.pid, signal.SIGTERM)
+    os.kill(p.pid, signal.SIGCONT)
+    code, _, err = finish(p)
+    assert code == 143 and "SIGTERM" in err and "no partial output" in err
+    assert family(dst) == []
+
+
+def test_write_failure_mid_dequantization_exits_1_and_leaves_nothing(big_fp8: Path, tmp_path: Path) -> None:
+    from tests.quant.test_faults import _file_size_limit, family, finish, spawn
+
+    dst = tmp_path / "D"
+    code, _, err = finish(spawn("convert", "bf16", big_fp8, dst, "--quiet", preexec=_file_size_limit(4 << 20)))
+    assert code == 1 and "File too large" in err and "no partial output" in err, err
+    assert family(dst) == []
+
+
 # ---- the command: reuse, verify, bad input ------------------------------------------------------------------
 
 def test_command_reuses_a_finished_output_and_verify_checks_values(
