@@ -65,6 +65,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     bf16 = modes.add_parser(
         "bf16",
         help="dequantize a block-FP8 or INT4 pack-quantized checkpoint (format read from its config.json) to BF16",
+        description="Dequantize an FP8-block (DeepSeek-V3 style) or symmetric INT4 pack-quantized (Kimi-K2-Thinking "
+        "style) checkpoint to BF16, bit-exact to slime's fp8_cast_bf16.py / convert_k2_thinking_int4_to_bf16.py; "
+        "the output's config.json has no quantization_config.",
     )
     _common(bf16)
     bf16.set_defaults(func=_convert)
