@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import npmath
-from .header import TensorInfo
+from .header import ShardHeader, TensorInfo
 from .layout import Layout, SourcePart, TensorJob
 from .params import Fp8Params, QuantParams
 from .progress import Progress
@@ -39,7 +39,7 @@ class _Slab:
 
 
 def _scale(job: TensorJob) -> SourcePart:
-    return job.parts[0]  # weight_scale_inv (FP8) or weight_scale (INT4), as dequant_plan puts them
+    return job.part("weight_scale_inv" if job.kind == "fp8-bf16" else "weight_scale")
 
 
 def _slabs(job: TensorJob, fmt: QuantParams, target: int) -> list[_Slab]:
@@ -56,22 +56,22 @@ def _row_bytes(t: TensorInfo) -> int:
     return t.nbytes // t.shape[0] if t.shape[0] else 0
 
 
-def _read(fds: Mapping[str, int], shard_path: Any, data_start: int, t: TensorInfo, r0: int, r1: int,
-          view: memoryview) -> None:
-    read_into(fds[str(shard_path)], data_start + t.begin + r0 * _row_bytes(t), view, t.name)
+def _read(fds: Mapping[str, int], shard: ShardHeader, t: TensorInfo, r0: int, view: memoryview) -> None:
+    """Rows from r0 of `t` into `view` (its length says how many)."""
+    read_into(fds[str(shard.path)], shard.data_start + t.begin + r0 * _row_bytes(t), view, t.name)
 
 
 def _read_slab(fds: Mapping[str, int], job: TensorJob, s: _Slab, q_view: memoryview, s_view: memoryview) -> int:
     """Fill the views with the slab's weight and scale rows; the source bytes read."""
     sc = _scale(job)
-    _read(fds, job.shard.path, job.shard.data_start, job.src, s.r0, s.r1, q_view)
-    _read(fds, sc.shard.path, sc.shard.data_start, sc.info, s.s0, s.s1, s_view)
+    _read(fds, job.shard, job.src, s.r0, q_view)
+    _read(fds, sc.shard, sc.info, s.s0, s_view)
     return len(q_view) + len(s_view)
 
 
 def _done_extra(job: TensorJob, progress: Progress) -> None:
-    """Count the companions read whole at plan time (INT4 weight_shape) once the job is written."""
-    progress.advance(sum(p.info.nbytes for p in job.parts[1:]))
+    """Count the companion read whole at plan time (INT4 weight_shape) once the job is written."""
+    progress.advance(sum(p.info.nbytes for p in job.parts if p.role == "weight_shape"))
 
 
 def _bf16_finite(bits: np.ndarray) -> bool:
@@ -188,6 +188,9 @@ def cuda_dequantizer(torch: ModuleType, device: Any, layout: Layout) -> Quantize
         scale_dtype = getattr(torch, _TORCH_SCALE[sc.dtype])
         for i, s in enumerate(slab_of[id(job)]):
             if guard.stop.is_set():
+                for slot in pair:  # the run is failing: drop this job's slabs in flight, not written elsewhere
+                    slot.event.synchronize()
+                    slot.pending.clear()
                 return
             slot = pair[i % 2]
             finish(slot, shard, job, writer, progress, guard)
