@@ -10,7 +10,7 @@ from safetensors.torch import load_file, save_file
 
 from recipe_runner.quant.convert import convert_checkpoint
 from recipe_runner.quant.params import Bf16Params, Fp8Params, Int4Params
-from tests.quant.test_bf16 import int4_source, make_fp8_source, write
+from tests.quant.quantized_sources import int4_source, make_fp8_source, write
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
