@@ -81,4 +81,3 @@ def read_quantization_config(config: dict[str, Any] | None, where: str) -> Quant
     if method == "compressed-tensors":
         return _compressed_tensors(qc, f"{where}: quantization_config")
     return QuantConfig(f"quantized ({method})", None, (), qc)
-
