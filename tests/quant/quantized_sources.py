@@ -111,11 +111,13 @@ def int4_parts(n: int, k: int, group: int, g: torch.Generator, scale_dtype: torc
 
 
 def int4_source(root: Path, group: int, scale_dtype: torch.dtype, shape_dtype: torch.dtype = torch.int64) -> Path:
+    """Four experts (one row; K = G; several groups), the last with its scale and shape in the other shard."""
     g = torch.Generator().manual_seed(group)
     shards: list[dict[str, torch.Tensor]] = [dict(KEPT), {}]
     for i, (n, k) in enumerate([(5, group), (1, 3 * group), (64, 256), (33, 2 * group)]):
         base = f"{E}.{i}.{('gate_proj', 'up_proj', 'down_proj', 'gate_proj')[i]}"
         for suffix, t in int4_parts(n, k, group, g, scale_dtype).items():
-            shards[i % 2][f"{base}.{suffix}"] = t.to(shape_dtype) if suffix == "weight_shape" else t
+            shard = (i + (i == 3 and suffix != "weight_packed")) % 2
+            shards[shard][f"{base}.{suffix}"] = t.to(shape_dtype) if suffix == "weight_shape" else t
     shards[0]["model.layers.0.self_attn.o_proj.weight"] = torch.randn(96, 96, generator=g).bfloat16()  # ignored: BF16
     return write(root, shards, {"model_type": "kimi_k2", "quantization_config": int4_qc(group)})

@@ -289,6 +289,18 @@ def test_command_reuses_a_finished_output_and_verify_checks_values(
     assert any(name in p and "differs from the source dequantized" in p for p in report.problems), report.problems
     assert any("lm_head.weight: kept tensor differs" in p for p in report.problems), report.problems
 
+    config = json.loads((bad / "config.json").read_text())
+    (bad / "config.json").write_text(json.dumps(config | {"model_type": "y"}))
+    for p in bad.glob("*.safetensors"):
+        kept = {n: t for n, t in load_file(str(p)).items() if n != "model.norm.weight"}
+        save_file(kept, str(p), metadata={"format": "pt"})
+    index = json.loads((bad / "model.safetensors.index.json").read_text())
+    del index["weight_map"]["model.norm.weight"]
+    (bad / "model.safetensors.index.json").write_text(json.dumps(index))
+    problems = verify_checkpoint(bad, fp8_source).problems
+    assert any("config.json: differs" in p for p in problems), problems
+    assert "model.norm.weight: missing" in problems, problems
+
 
 def test_plan_steps_spelling_is_parsed_by_the_command_parser() -> None:
     """The `dequant-bf16` plan step runs `recipe-runner convert bf16 SRC DST`; the launcher reads it back."""
