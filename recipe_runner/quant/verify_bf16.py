@@ -1,12 +1,13 @@
 """`verify` of a `convert bf16` output: a BF16 checkpoint that must equal the dequantized source exactly.
 
 Structure alone: the index and safetensors agree with the shards, config.json has no quantization_config,
-no quantization tensor (scale, packed, shape, FP8) is left. With the source: the tensors are exactly those
-the source dequantizes to (names, dtypes, shapes, from the same plan `convert` makes), config.json is the
-source's minus its quantization_config, kept tensors are byte-identical, and every BF16 weight equals the
-consumer's own dequantization of the source rounded to BF16: compressed-tensors' decompressor for INT4,
-transformers' FineGrainedFP8 (or compressed-tensors' FP8BlockDequantizer for partial tiles) for FP8. Without
-those packages it falls back to our torch formula. Streams row slabs like `verify` of quantized outputs.
+no quantization tensor (scale, packed, shape, FP8) is left, the files match conversion.json's manifest.
+With the source: the tensors are exactly those the source dequantizes to (names, dtypes, shapes, from the
+same plan `convert` makes), config.json is the source's minus its quantization_config, kept tensors are
+byte-identical, and every BF16 weight equals the consumer's own dequantization of the source rounded to
+BF16: compressed-tensors' decompressor for INT4, transformers' FineGrainedFP8 (or compressed-tensors'
+FP8BlockDequantizer for partial tiles) for FP8. Without those packages it falls back to our torch formula.
+Streams row slabs like `verify` of quantized outputs.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from .device import usable_cores
 from .header import ShardHeader, TensorInfo
 from .layout import TensorJob
 from .params import Fp8Params, QuantParams
-from .record import read_record
+from .record import RECORD_NAME, manifest_problem, read_record
 from .source import QUANT_TENSOR_SUFFIXES, Checkpoint
 from .stream import slab_rows, slabs
 
@@ -41,6 +42,10 @@ def is_dequantized_output(dst: Checkpoint, source: Checkpoint | None) -> bool:
 
 
 def _structure(dst: Checkpoint, problems: list[str]) -> None:
+    rec = read_record(dst.root)[0]
+    drift = manifest_problem(dst.root, rec["files"]) if rec else None
+    if drift:
+        problems.append(f"{RECORD_NAME}: the files do not match its manifest ({drift})")
     for _, t in dst.tensors():
         if t.name.endswith(QUANT_TENSOR_SUFFIXES) or t.dtype.startswith("F8_"):
             problems.append(f"{t.name}: a quantization tensor ({t.dtype}) is left in the BF16 checkpoint")

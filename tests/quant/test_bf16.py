@@ -299,6 +299,7 @@ def test_command_reuses_a_finished_output_and_verify_checks_values(
     (bad / "model.safetensors.index.json").write_text(json.dumps(index))
     problems = verify_checkpoint(bad, fp8_source).problems
     assert any("config.json: differs" in p for p in problems), problems
+    assert any("conversion.json: the files do not match its manifest" in p for p in problems), problems
     assert "model.norm.weight: missing" in problems, problems
 
 
