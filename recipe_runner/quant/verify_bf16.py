@@ -12,7 +12,10 @@ Streams row slabs like `verify` of quantized outputs.
 
 from __future__ import annotations
 
+import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -26,9 +29,49 @@ from .layout import TensorJob
 from .params import Fp8Params, QuantParams
 from .record import RECORD_NAME, manifest_problem, read_record
 from .source import QUANT_TENSOR_SUFFIXES, Checkpoint
-from .stream import slab_rows, slabs
+from .stream import read_into, slab_rows, slabs
+from .verify_report import TensorCheck, VerifyReport, check_index, check_with_safetensors
 
 Part = tuple[ShardHeader, TensorInfo]
+_COMPARE_CHUNK = 8 << 20
+_TORCH_DTYPES = {"F8_E4M3": "float8_e4m3fn", "BF16": "bfloat16", "F16": "float16", "F32": "float32",
+                 "I32": "int32", "I64": "int64"}  # fmt: skip
+
+
+class _Reader:
+    """Row ranges of tensors as torch tensors, and byte comparisons; one descriptor per file, shared by threads."""
+
+    def __init__(self, torch: ModuleType) -> None:
+        self.torch, self.fds, self.lock = torch, {}, threading.Lock()
+
+    def fd(self, path: Path) -> int:
+        with self.lock:
+            if path not in self.fds:
+                self.fds[path] = os.open(path, os.O_RDONLY)
+            return self.fds[path]
+
+    def rows(self, part: Part, r0: int, r1: int) -> Any:
+        shard, t = part
+        row = t.nbytes // t.shape[0] if t.shape[0] else 0
+        buf = self.torch.empty((r1 - r0) * row, dtype=self.torch.uint8)
+        read_into(self.fd(shard.path), shard.data_start + t.begin + r0 * row, memoryview(buf.numpy()), t.name)
+        return buf.view(getattr(self.torch, _TORCH_DTYPES[t.dtype])).view(r1 - r0, *t.shape[1:])
+
+    def same_bytes(self, a: Part, b: Part) -> bool:
+        (sa, ta), (sb, tb) = a, b
+        if ta.nbytes != tb.nbytes:
+            return False
+        for pos in range(0, ta.nbytes, _COMPARE_CHUNK):
+            n = min(_COMPARE_CHUNK, ta.nbytes - pos)
+            if os.pread(self.fd(sa.path), n, sa.data_start + ta.begin + pos) != os.pread(
+                self.fd(sb.path), n, sb.data_start + tb.begin + pos
+            ):
+                return False
+        return True
+
+    def close(self) -> None:
+        for fd in self.fds.values():
+            os.close(fd)
 
 
 def is_dequantized_output(dst: Checkpoint, source: Checkpoint | None) -> bool:
@@ -66,7 +109,7 @@ def _ours(torch: ModuleType, fmt: QuantParams, tensors: dict[str, Any]) -> Any:
     return int4.dequantize(packed, tensors["weight_scale"], packed.shape[1] * 8, torch.bfloat16)
 
 
-def _check_job(torch: ModuleType, reader: Any, job: TensorJob, dst: dict[str, Part], fmt: QuantParams,
+def _check_job(torch: ModuleType, reader: _Reader, job: TensorJob, dst: dict[str, Part], fmt: QuantParams,
                raw: dict[str, Any], problems: list[str]) -> str | None:
     """Compare one output tensor with the source; the reference that ran, if any."""
     out = dst[job.outputs[0].name]
@@ -101,13 +144,11 @@ def _check_job(torch: ModuleType, reader: Any, job: TensorJob, dst: dict[str, Pa
     return ref[0] if ref else None
 
 
-def verify_dequantized(dst: Checkpoint, source: Checkpoint | None, workers: int | None = None) -> Any:
+def verify_dequantized(dst: Checkpoint, source: Checkpoint | None, workers: int | None = None) -> VerifyReport:
     """The VerifyReport of a `convert bf16` output (see the module docstring)."""
-    from .verify import TensorCheck, VerifyReport, _check_index, _check_with_safetensors, _Reader
-
     problems: list[str] = []
-    _check_index(dst, problems)
-    _check_with_safetensors(dst, problems)
+    check_index(dst, problems)
+    check_with_safetensors(dst, problems)
     _structure(dst, problems)
     if source is None:
         return VerifyReport(dst.root, "bf16", "no --source given: structure only", (), tuple(problems), None)
