@@ -10,12 +10,12 @@ from pathlib import Path
 import yaml
 
 from recipe_runner import recommend as recommend_mod
-from recipe_runner import tracking
 from recipe_runner.checks import Finding, errors, run_checks
 from recipe_runner.compose import list_recipes
 from recipe_runner.errors import Problem, UserError
 from recipe_runner.layout import label
 from recipe_runner.plan import Plan, build_plan
+from recipe_runner.precision import recipe_group_size
 from recipe_runner.resolve import Resolved, resolve
 from recipe_runner.resources import shipped
 from recipe_runner.spec import Recipe
@@ -91,7 +91,7 @@ def catalogue(recipes_dir: str | None = None) -> Catalogue:
         except UserError as e:
             broken.append((name, e))
             continue
-        group = tracking.group_size(r)
+        group = recipe_group_size(r)
         rows.append(CatalogueRow(name, r.model.name, r.precision.mode, label(r), r.cluster.gpu,
                                  str(group) if group else "-", r.maturity, r.description))
     return Catalogue(tuple(rows), tuple(broken))

@@ -10,6 +10,7 @@ from recipe_runner.api import plan
 from recipe_runner.compose import flatten_keys
 from recipe_runner.plan import Plan
 from recipe_runner.resolve import resolve
+from recipe_runner.steps import Job
 
 
 @dataclass(frozen=True)
@@ -46,21 +47,13 @@ def diff(left: str, right: str, left_overrides: list[str] | tuple[str, ...] = ()
 
 
 def flags(p: Plan) -> dict[str, str]:
-    """train.py argv as flag -> its values joined ('' for a bare flag)."""
-    out: dict[str, str] = {}
-    flag = None
-    for a in p.train_args:
-        if a.startswith("--"):
-            flag = a
-            out[flag] = ""
-        elif flag is not None:
-            out[flag] = f"{out[flag]} {a}".strip()
-    return out
+    """train.py's flags -> their values joined ('' for a bare flag)."""
+    return {flag: " ".join(values) for flag, values in p.train.flags().items()}
 
 
 def _steps(p: Plan) -> dict[str, str]:
-    """Step name -> its argv, except the submit step (its flags and env are compared above)."""
-    return {s.name: " ".join(s.argv) for s in p.steps if s.name != "submit"}
+    """Step name -> its command, except the job's (its flags and env are compared above)."""
+    return {s.name: " ".join(s.argv) for s in p.steps if not isinstance(s, Job)}
 
 
 def _leaves(tree: dict) -> dict[str, object]:

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 from recipe_runner import doctor, run_config
 from recipe_runner.errors import Problem, RunError, UserError, user_error
 from recipe_runner.extras import require
-from recipe_runner.plan import Plan, Step
+from recipe_runner.plan import Plan
+from recipe_runner.steps import DEFAULT_DASHBOARD, Conversion, RayHead
 from recipe_runner.tracking import RUN_CONFIG_FILE
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from recipe_runner.quant.params import Params
     from recipe_runner.resolve import Resolved
 
-DEFAULT_ADDRESS = "http://127.0.0.1:8265"
+DEFAULT_ADDRESS = DEFAULT_DASHBOARD  # the Job API of a head started here (steps.py makes the address)
 HEAD_START_TIMEOUT_S = 90
 AGENT_START_TIMEOUT_S = 180  # a fresh head's job agent can lag its Job API by minutes on a loaded machine
 POLL_S = 0.5
@@ -117,22 +118,20 @@ def submission_id(plan: Plan) -> str:
 
 
 def job_entrypoint(plan: Plan) -> str:
-    """The shell command Ray runs: the submit step's argv after `--` (`python3 train.py ARGS`), quoted."""
-    argv = _submit(plan).argv
-    return shlex.join(argv[argv.index("--") + 1:])
+    """The shell command Ray runs: the job's command (`python3 train.py ARGS`), quoted."""
+    return shlex.join(plan.job.command)
 
 
 # ---- convert ----------------------------------------------------------------------------------------------------
 
-def conversion(plan: Plan) -> tuple[str, str, str, Params] | None:
-    """(kind, src, dst, params) of the plan's convert step, or None when the plan converts nothing."""
-    step = plan.step("convert")
+def conversion(plan: Plan) -> tuple[Conversion, Params] | None:
+    """The plan's convert step and the converter's parameters for it, or None when the plan converts nothing."""
+    step = next((s for s in plan.steps if isinstance(s, Conversion)), None)
     if step is None:
         return None
-    from recipe_runner.quant.commands import conversion_from_argv
+    from recipe_runner.quant.params import params_from_json
 
-    src, dst, params = conversion_from_argv(step.argv[1:])
-    return params.mode, str(src), str(dst), params
+    return step, params_from_json(step.kind, step.params)
 
 
 def already_converted(plan: Plan) -> bool:
@@ -140,21 +139,25 @@ def already_converted(plan: Plan) -> bool:
     from recipe_runner.quant.record import conversion_matches
 
     conv = conversion(plan)
-    return conv is not None and conversion_matches(conv[2], conv[1], conv[0], conv[3].to_json())
+    if conv is None:
+        return False
+    step, params = conv
+    return conversion_matches(step.dst, step.src, step.kind, params.to_json())
 
 
 def convert_if_needed(plan: Plan) -> None:
     conv = conversion(plan)
     if conv is None:
         return
-    kind, src, dst, params = conv
+    step, params = conv
     if already_converted(plan):
-        print(f"convert: {dst} already holds this {kind} conversion of {src} (conversion.json matches); skipped")
+        print(f"convert: {step.dst} already holds this {step.kind} conversion of {step.src} (conversion.json "
+              "matches); skipped")
         return
     from recipe_runner.quant.convert import convert_checkpoint
 
-    print(f"convert: {src} -> {dst} ({kind})")
-    convert_checkpoint(src, dst, params, progress=sys.stderr.isatty())
+    print(f"convert: {step.src} -> {step.dst} ({step.kind})")
+    convert_checkpoint(step.src, step.dst, params, progress=sys.stderr.isatty())
 
 
 # ---- Ray head and client ----------------------------------------------------------------------------------------
@@ -167,7 +170,7 @@ class LocalHead:
     log: Path
 
     @classmethod
-    def start(cls, step: Step | None, address: str) -> LocalHead:
+    def start(cls, step: RayHead | None, address: str) -> LocalHead:
         assert step is not None, "an embedded target always has a ray-head step"
         log = Path(tempfile.mkstemp(prefix="recipe-runner-ray-head-", suffix=".log")[1])
         print(f"ray-head: starting a local Ray head: {shlex.join(step.argv)}")
@@ -183,7 +186,7 @@ class LocalHead:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RunError(f"the local Ray head exited with code {self.proc.returncode}:\n{self._tail()}\n"
-                               "if a Ray cluster is already running here, pass --address http://127.0.0.1:8265")
+                               f"if a Ray cluster is already running here, pass --address {DEFAULT_ADDRESS}")
             try:
                 connect(address, quiet=True)
                 if live_nodes(address):  # the head registers as a node shortly after its Job API answers
@@ -308,7 +311,7 @@ def submit(client: JobSubmissionClient, plan: Plan, sid: str) -> str:
 def forwarded_env(plan: Plan, environ: dict[str, str] | None = None) -> dict[str, str]:
     """The launch.forward_env variables' values from this environment, added to the job's env at submit time."""
     environ = dict(os.environ) if environ is None else environ
-    names = _submit(plan).forward_env
+    names = plan.job.forward_env
     missing = [n for n in names if not environ.get(n)]
     if missing:
         raise user_error("launch.forward_env", f"{', '.join(missing)} not set in this environment",
@@ -408,10 +411,10 @@ def dry_run(resolved: Resolved, plan: Plan, target: Target, sid: str, opts: Opti
 
     conv = conversion(plan)
     if conv:
-        kind, src, dst, _ = conv
+        step, _ = conv
         done = already_converted(plan)
-        item("convert", f"skip: {dst} already holds this {kind} conversion of {src}" if done
-             else f"convert {src} -> {dst} in-process: {shlex.join(plan.step('convert').argv)}")
+        item("convert", f"skip: {step.dst} already holds this {step.kind} conversion of {step.src}" if done
+             else f"convert {step.src} -> {step.dst} in-process: {shlex.join(step.argv)}")
     if target.embedded:
         head = shlex.join([*plan.step("ray-head").argv, "--block"])
         item("ray-head", f"start a local head, stopped at the end: {head}")
@@ -432,17 +435,11 @@ def dry_run(resolved: Resolved, plan: Plan, target: Target, sid: str, opts: Opti
     out.append(f"       runtime_env: {json.dumps({'env_vars': plan.env})}")
     if plan.run_config:
         out.append(f"       working_dir: a temp dir holding {RUN_CONFIG_FILE} (the W&B run config), uploaded by Ray")
-    forwarded = _submit(plan).forward_env
+    forwarded = plan.job.forward_env
     if forwarded:
         out.append(f"       forwarded from this environment at submit time: {', '.join(forwarded)}")
     item("follow", "stream the job's logs; exit code 0 if it SUCCEEDED, 1 otherwise; Ctrl-C: stop or detach")
     return "\n".join(out) + "\n"
-
-
-def _submit(plan: Plan) -> Step:
-    step = plan.step("submit")
-    assert step is not None, "every plan ends with a submit step"
-    return step
 
 
 def _multi_node_needs_cluster(plan: Plan) -> UserError:

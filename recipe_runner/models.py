@@ -17,6 +17,7 @@ from pathlib import Path
 from recipe_runner.errors import Problem, UserError, user_error
 from recipe_runner.limits import MAX_CONFIG_BYTES
 from recipe_runner.resources import shipped
+from recipe_runner.steps import Arg, split_flags
 
 BUNDLED_CONFIGS = shipped("data") / "model-configs"
 
@@ -391,26 +392,25 @@ def layer_pattern(flags: tuple[bool, ...] | list[bool]) -> str:
     return "+".join(f"[{bit}]*{count}" for bit, count in runs)
 
 
-def bare_flags(shape: ModelShape) -> frozenset[str]:
-    """The value-less flags `model_args` emits for this shape (the table knows which they are)."""
-    return frozenset(flag for flag, families, derive in MODEL_ARG_TABLE
-                     if shape.family in families and derive(shape) is True)
-
-
-def model_args(shape: ModelShape, extra_args: list[str] | tuple[str, ...] = ()) -> list[str]:
+def model_flags(shape: ModelShape, extra_args: list[str] | tuple[str, ...] = ()) -> list[Arg]:
     """Megatron model args for this config, in table order; the model entry's `extra_args` come last and
     replace a derived flag of the same name (e.g. a vision-language `--spec`) instead of repeating it."""
-    extra = {a for a in extra_args if a.startswith("--")}
-    argv: list[str] = []
+    extra = split_flags(extra_args)
+    given = {a.flag for a in extra}
+    out: list[Arg] = []
     for flag, families, derive in MODEL_ARG_TABLE:
-        if shape.family not in families or flag in extra:
+        if shape.family not in families or flag in given:
             continue
         value = derive(shape)
         if value is True:
-            argv.append(flag)
+            out.append(Arg(flag))
         elif isinstance(value, str):
-            argv += [flag, value]
+            out.append(Arg(flag, (value,)))
         elif isinstance(value, tuple):
-            argv += [flag, *value]
-    return argv + list(extra_args)
+            out.append(Arg(flag, value))
+    return out + extra
 
+
+def model_args(shape: ModelShape, extra_args: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """model_flags as train.py's argv."""
+    return [w for a in model_flags(shape, extra_args) for w in a.argv]

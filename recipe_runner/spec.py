@@ -24,6 +24,7 @@ from pydantic import (
 
 from recipe_runner.hardware import GPUS, canonical_gpu
 from recipe_runner.precision import MODES
+from recipe_runner.steps import DASHBOARD_PORT, RAY_PORT
 
 ModeName = Literal[tuple(MODES)]  # type: ignore[valid-type]
 GpuName = Annotated[Literal[tuple(GPUS)], BeforeValidator(canonical_gpu)]  # type: ignore[valid-type]
@@ -132,8 +133,8 @@ class Ray(Strict):
     head_ip: Host | None = Field(
         None, description="IP of the head node; default 127.0.0.1 (one node). Set it for multi-node plans."
     )
-    port: int = Field(6379, ge=1, le=65535, description="Ray GCS port on the head node.")
-    dashboard_port: int = Field(8265, ge=1, le=65535)
+    port: int = Field(RAY_PORT, ge=1, le=65535, description="Ray GCS port on the head node.")
+    dashboard_port: int = Field(DASHBOARD_PORT, ge=1, le=65535)
     num_gpus: int | None = Field(
         None, ge=0, le=16, description="GPUs each node gives Ray (ray start --num-gpus); default: gpus_per_node. "
         "0 is a CPU-only test cluster: pre-flight then checks only the entrypoint, not GPUs or the GPU stack."

@@ -36,9 +36,10 @@ import yaml
 from recipe_runner import secret_policy
 from recipe_runner.errors import user_error
 from recipe_runner.layout import label
-from recipe_runner.precision import conversion_args, mode
+from recipe_runner.precision import conversion_params, mode, recipe_group_size
 from recipe_runner.resolve import fingerprint
 from recipe_runner.spec import Recipe
+from recipe_runner.steps import Arg, converter_args
 
 CONFIG_KEY = "recipe_runner"
 CUSTOM_CONFIG_FLAG = "--custom-config-path"
@@ -66,14 +67,10 @@ def run_name(r: Recipe) -> str:
     return group(r)
 
 
-def group_size(r: Recipe) -> int | None:
-    return r.precision.group_size if mode(r.precision.mode).uses_group_size else None
-
-
 def tags(r: Recipe) -> tuple[str, ...]:
     """Mode, model, layout (NxG after overrides), INT4 group size and sweep: the facets runs are filtered by."""
     out = [r.precision.mode, r.model.name, label(r)]
-    g = group_size(r)
+    g = recipe_group_size(r)
     out += [f"g{g}"] if g else []
     out += [SWEEP_TAG + r.wandb.sweep] if r.wandb.sweep else []
     return tuple(out)
@@ -82,12 +79,14 @@ def tags(r: Recipe) -> tuple[str, ...]:
 def conversion_fingerprint(r: Recipe) -> str:
     """sha256 of what the rollout checkpoint is made from: mode, converter params, source and destination.
 
-    An explicit `checkpoints.rollout` is identified by its path; BF16 rollout by the HF checkpoint.
+    An explicit `checkpoints.rollout` is identified by its path; BF16 rollout by the HF checkpoint. The
+    parameters are hashed as the converter's arguments (steps.converter_args), the form this hash has always
+    had, so runs logged before the plan was typed still compare equal.
     """
     m = mode(r.precision.mode)
     parts = {"format": m.rollout_format, "hf": r.checkpoints.hf, "rollout": r.checkpoints.rollout}
     if m.conversion and not r.checkpoints.rollout:
-        parts["conversion"] = [m.conversion, *conversion_args(m, r.precision.group_size)]
+        parts["conversion"] = [m.conversion, *converter_args(conversion_params(m, r.precision.group_size))]
     blob = json.dumps(parts, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -95,7 +94,7 @@ def conversion_fingerprint(r: Recipe) -> str:
 def identity(r: Recipe) -> dict:
     """The fields W&B groups, filters and colours runs by (config.recipe_runner.<field>)."""
     return {
-        "run_name": run_name(r), "recipe": r.name, "mode": r.precision.mode, "group_size": group_size(r),
+        "run_name": run_name(r), "recipe": r.name, "mode": r.precision.mode, "group_size": recipe_group_size(r),
         "layout": label(r), "model": r.model.name, "fingerprint": fingerprint(r),
         "conversion_fingerprint": conversion_fingerprint(r), "sweep": r.wandb.sweep,
     }
@@ -161,17 +160,17 @@ def _custom_config(r: Recipe) -> dict:
     return data
 
 
-def slime_args(r: Recipe) -> list[str]:
+def slime_args(r: Recipe) -> list[Arg]:
     """slime's W&B flags; never `--wandb-key` (the key comes from the job's environment)."""
     if not enabled(r):
         return []
     w = r.wandb
-    args = ["--use-wandb", "--wandb-project", w.project or "", "--wandb-group", group(r),
-            "--disable-wandb-random-suffix"]
-    args += ["--wandb-team", w.team] if w.team else []
-    args += ["--wandb-dir", w.dir] if w.dir else []
-    args += ["--wandb-mode", w.mode] if w.mode != "online" else []
-    return args + [CUSTOM_CONFIG_FLAG, RUN_CONFIG_FILE]
+    args = [Arg("--use-wandb"), Arg("--wandb-project", (w.project or "",)), Arg("--wandb-group", (group(r),)),
+            Arg("--disable-wandb-random-suffix")]
+    args += [Arg("--wandb-team", (w.team,))] if w.team else []
+    args += [Arg("--wandb-dir", (w.dir,))] if w.dir else []
+    args += [Arg("--wandb-mode", (w.mode,))] if w.mode != "online" else []
+    return [*args, Arg(CUSTOM_CONFIG_FLAG, (RUN_CONFIG_FILE,))]
 
 
 def wandb_env(r: Recipe, job_env: dict[str, str]) -> dict[str, str]:

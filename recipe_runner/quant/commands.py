@@ -84,18 +84,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     inspect.set_defaults(func=_inspect)
 
 
-def conversion_from_argv(argv: list[str]) -> tuple[Path, Path, Params]:
-    """SRC, DST and parameters of a `convert fp8|int4|bf16 ...` command line, read by the command's own parser.
-
-    A plan's convert step is such a command line; reading it here means the launcher's in-process
-    conversion and skip test use exactly what `recipe-runner convert` would.
-    """
-    parser = argparse.ArgumentParser(prog="recipe-runner")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.src, args.dst, _params(args)
-
-
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("src", type=Path, metavar="SRC")
     p.add_argument("dst", type=Path, metavar="DST")

@@ -50,7 +50,7 @@ def annotations(plan: Plan) -> dict[str, str]:
     convert = plan.step("convert")
     if convert:  # a pod cannot wait for a conversion; it must be on the shared volume before the job starts
         out["recipe-runner/run-first"] = "convert on storage the pods mount: " + shlex.join(convert.argv)
-    forwarded = plan.step("submit").forward_env
+    forwarded = plan.job.forward_env
     if forwarded:
         out["recipe-runner/secret"] = (f"create Secret {SECRET} with keys {', '.join(forwarded)}: kubectl create "
                                        f"secret generic {SECRET} " + shlex.join(f"--from-literal={n}=..."
@@ -83,9 +83,8 @@ def job_spec(plan: Plan) -> dict:
 
 
 def entrypoint(plan: Plan) -> str:
-    """`python3 train.py ARGS`: the part of the submit step after `--`, started where the run config is written."""
-    argv = plan.step("submit").argv
-    return run_config.rayjob_entrypoint(plan, shlex.join(argv[argv.index("--") + 1:]))
+    """`python3 train.py ARGS`, the job's command, started where the run config is written."""
+    return run_config.rayjob_entrypoint(plan, shlex.join(plan.job.command))
 
 
 def job_name(plan: Plan) -> str:
@@ -107,7 +106,7 @@ def pod(plan: Plan, name: str) -> dict:
     mounts = [{"name": "dshm", "mountPath": "/dev/shm"}]  # NCCL and SGLang need a large /dev/shm
     mounts += [{"name": v["name"], "mountPath": v["mount_path"], "readOnly": v["read_only"]} for v in volumes]
     # Ray workers inherit the container's env, so a forwarded variable reaches the job from the Secret
-    forwarded = plan.step("submit").forward_env
+    forwarded = plan.job.forward_env
     env = [{"name": n, "valueFrom": {"secretKeyRef": {"name": SECRET, "key": n}}} for n in forwarded]
     return {"spec": {"containers": [{
         "name": name, "image": kube["image"], **({"env": env} if env else {}),

@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 
 from recipe_runner import __version__, run_config
-from recipe_runner.plan import Plan, Step
-from recipe_runner.render.sh import Ref, Word, comment, join, word
+from recipe_runner.plan import Plan
+from recipe_runner.render.sh import Ref, comment, join, word
 from recipe_runner.render.shell import RAY_READY, WAIT_FOR_RAY, step_lines, wait_call
+from recipe_runner.steps import Job, RayHead, RayWorkers, Step
 
 RAY_CPUS = '"${ray_cpus[@]}"'  # --num-cpus $SLURM_CPUS_PER_TASK when Slurm sets it, else nothing
 FIND_HEAD = """\
@@ -94,23 +95,23 @@ def _step(plan: Plan, step: Step) -> list[str]:
     port = int(plan.cluster["ray"]["port"])
     head_addr = word(Ref("head_addr", f":{port}"))  # the head's host:port, bracketed for IPv6
     on = ["srun", "--nodes=1", "--ntasks=1", "-w"]
-    if step.name == "ray-head":
-        argv = _with_value(step.argv, "--node-ip-address", Ref("head_ip"))
-        return head + [join([*on, Ref("head_node"), *argv]) + f" {RAY_CPUS} --block &",
-                       "ray_pids+=($!)",
-                       _wait_for_head(plan, head_addr), ""]
-    if step.name == "ray-workers":
-        argv = _with_value(step.argv, "--address", Ref("head_addr", f":{port}"))
-        return head + [
-            'for node in "${nodes[@]:1}"; do',
-            "  " + join([*on, Ref("node"), *argv]) + f" {RAY_CPUS} --block &",
-            "  ray_pids+=($!)",
-            "done",
-            wait_call(plan, head_addr, ['"${ray_pids[@]}"']),
-            "",
-        ]
-    if step.name == "submit":
-        head += run_config.script_lines(plan, run_config.SLURM_SUBMIT_DIR)
+    match step:
+        case RayHead():  # the head's IP is known at run time only
+            return head + [join([*on, Ref("head_node"), *step.start_argv(Ref("head_ip"))]) + f" {RAY_CPUS} --block &",
+                           "ray_pids+=($!)",
+                           _wait_for_head(plan, head_addr), ""]
+        case RayWorkers():
+            argv = step.start_argv(Ref("head_addr", f":{step.port}"))
+            return head + [
+                'for node in "${nodes[@]:1}"; do',
+                "  " + join([*on, Ref("node"), *argv]) + f" {RAY_CPUS} --block &",
+                "  ray_pids+=($!)",
+                "done",
+                wait_call(plan, head_addr, ['"${ray_pids[@]}"']),
+                "",
+            ]
+        case Job():
+            head += run_config.script_lines(plan, run_config.SLURM_SUBMIT_DIR)
     return head + step_lines(step) + [""]
 
 
@@ -118,12 +119,6 @@ def _wait_for_head(plan: Plan, head_addr: str) -> str:
     """Wait for the head alone (the workers dial it next): one node, any GPUs."""
     timeout = int(plan.cluster["ray"]["ready_timeout_s"])
     return " ".join(["wait_for_ray", head_addr, "1", "0", str(timeout), '"${ray_pids[@]}"'])
-
-
-def _with_value(argv: list[str], flag: str, value: Ref) -> list[Word]:
-    """The argv with the value after `flag` replaced by a shell variable known only at run time."""
-    i = argv.index(flag) + 1
-    return [*argv[:i], value, *argv[i + 1:]]
 
 
 def _slurm_name(recipe: str) -> str:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from recipe_runner import __version__, run_config
 from recipe_runner.errors import user_error
-from recipe_runner.plan import Plan, Step, host_port
+from recipe_runner.plan import Plan
 from recipe_runner.render.sh import Ref, Word, capture, command, comment, join, quote, require_env
+from recipe_runner.steps import Job, RayWorkers, Step
 
 POLL_S = 2
 # `ray status` -> "<alive nodes> <GPUs>" (Ray 2.x autoscaler summary: " 1 node_<id>" lines under "Active:",
@@ -83,21 +84,16 @@ def render(plan: Plan) -> str:
     out += [comment(f"warning: {w}") for w in plan.warnings]
     for i, step in enumerate(plan.steps, 1):
         out.append(comment(f"step {i}: {step.name} ({step.description})"))
-        if step.where != "head":
+        if isinstance(step, RayWorkers):  # other nodes run it: shown, then waited for
             out.append(comment(f"run on {step.where}:"))
             out.append(comment("  " + join(step.argv)))
-            out.append(wait_call(plan, quote(gcs_address(plan)), []))
+            out.append(wait_call(plan, quote(step.address), []))
             out.append("")
             continue
-        out += run_config.script_lines(plan, run_config.SCRIPT_DIR) if step.name == "submit" else []
+        out += run_config.script_lines(plan, run_config.SCRIPT_DIR) if isinstance(step, Job) else []
         out += step_lines(step)
         out.append("")
     return "\n".join(out).rstrip() + "\n"
-
-
-def gcs_address(plan: Plan) -> str:
-    ray = plan.cluster["ray"]
-    return host_port(ray["head_ip"] or "127.0.0.1", ray["port"])
 
 
 def wait_call(plan: Plan, address: str, pids: list[str]) -> str:
@@ -118,27 +114,16 @@ def _require_head_address(plan: Plan) -> None:
                  "at run time", title="a multi-node shell script needs the head's address")
 
 
-def step_lines(step: Step, argv: list[Word] | None = None) -> list[str]:
-    """The lines that run `step` (with `argv` in place of its own, e.g. run-time addresses): forwarded env
-    vars checked and merged into the runtime env first, then the command, one flag per line for submit."""
-    words: list[Word] = list(step.argv if argv is None else argv)
-    lines = []
+def step_lines(step: Step) -> list[str]:
+    """The lines that run `step`; for the job, forwarded env vars are checked and merged into the runtime env
+    first, and the command has one train.py flag (with its values) per line, like the upstream launch scripts."""
+    if not isinstance(step, Job):
+        return [command(step.argv, step.env)]
+    lines: list[str] = []
+    runtime_env: Word = step.runtime_env_json
     if step.forward_env:
-        i = step.argv.index("--runtime-env-json") + 1
         lines += [require_env(n) for n in step.forward_env]
-        lines.append(capture(RUNTIME_ENV, ["python3", "-c", MERGE_ENV, step.argv[i], *step.forward_env]))
-        words[i] = Ref(RUNTIME_ENV)
-    return lines + [_command(step, words)]
-
-
-def _command(step: Step, argv: list[Word]) -> str:
-    if step.name != "submit":
-        return command(argv, step.env)
-    # one flag (with its values) per line, so the script reads like the upstream launch scripts
-    split = step.argv.index("--") + 3 if "--" in step.argv else len(argv)
-    chunks: list[list[Word]] = []
-    for a in argv[split:]:
-        if isinstance(a, str) and a.startswith("--") or not chunks:
-            chunks.append([])
-        chunks[-1].append(a)
-    return command(argv[:split], step.env, chunks)
+        lines.append(capture(RUNTIME_ENV, ["python3", "-c", MERGE_ENV, step.runtime_env_json, *step.forward_env]))
+        runtime_env = Ref(RUNTIME_ENV)
+    head = [*step.submit_argv(runtime_env), "python3", step.script]
+    return [*lines, command(head, step.env, [a.argv for a in step.train])]

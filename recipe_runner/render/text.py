@@ -7,6 +7,7 @@ import textwrap
 
 from recipe_runner.plan import Plan
 from recipe_runner.printable import one_line
+from recipe_runner.steps import Arg, Job, Step
 
 WIDTH = 100
 LONG = 60  # env values longer than this (W&B notes carry the resolved recipe) are cut; --format json has them
@@ -28,15 +29,13 @@ def render(plan: Plan) -> str:
         out += ["", "warnings"] + [f"  ! {w}" for w in plan.warnings]
     out += ["", "steps"]
     for i, step in enumerate(plan.steps, 1):
-        argv = step.argv if step.name != "submit" else [*step.argv[: step.argv.index("--") + 3], "<train args>"]
-        argv = [ENV_PLACEHOLDER if prev == "--runtime-env-json" else a for prev, a in zip(["", *argv[:-1]], argv,
-                                                                                              strict=True)]
+        argv = _shown(step)
         where = "" if step.where == "head" else f" [{step.where}]"
         out.append(f"  {i}. {step.name:<11} {step.description}{where}")
         out += _wrap(shlex.join(argv), "       ")
     out += ["", "job env"] + [f"  {k:<36} {_short(v)}" for k, v in plan.env.items()]
     out += ["", "train args (python3 train.py ...)"]
-    for group, args in plan.train_arg_groups.items():
+    for group, args in plan.train.groups:
         if args:
             lines = _wrap_flags(args, " " * 14)
             out.append(f"  {group:<11} " + lines[0].lstrip())
@@ -45,15 +44,17 @@ def render(plan: Plan) -> str:
     return "\n".join(map(one_line, out)) + "\n"
 
 
-def _wrap_flags(args: list[str], indent: str) -> list[str]:
-    """Wrap an argv at flag boundaries, so a flag stays on the line of its values."""
-    chunks: list[list[str]] = []
-    for a in args:
-        if a.startswith("--") or not chunks:
-            chunks.append([])
-        chunks[-1].append(a)
+def _shown(step: Step) -> list[str]:
+    """The step's command; the job's env and train args are shown in their own sections below."""
+    if isinstance(step, Job):
+        return [*step.submit_argv(ENV_PLACEHOLDER), "python3", step.script, "<train args>"]
+    return step.argv
+
+
+def _wrap_flags(args: tuple[Arg, ...], indent: str) -> list[str]:
+    """Wrap train args at flag boundaries, so a flag stays on the line of its values."""
     lines, cur = [], indent
-    for chunk in map(shlex.join, chunks):
+    for chunk in (shlex.join(a.argv) for a in args):
         if cur.strip() and len(cur) + 1 + len(chunk) > WIDTH:
             lines.append(cur)
             cur = indent

@@ -45,8 +45,7 @@ def test_a_newline_in_a_path_stays_inside_its_word_and_the_rayjob_stays_one_docu
 def test_a_worker_command_with_a_hostile_address_stays_a_comment(tmp_path: Path) -> None:
     """head_ip is a validated host now; the writer is safe even if one got through (the multi-node comment)."""
     p = plan("qwen3-235b-a22b-int4", ["cluster.ray.head_ip=10.0.0.1"])
-    steps = [dataclasses.replace(s, argv=[*s.argv[:3], "10.0.0.1:6379\npwned", *s.argv[4:]])
-             if s.name == "ray-workers" else s for s in p.steps]
+    steps = [dataclasses.replace(s, head_ip="10.0.0.1\npwned") if s.name == "ray-workers" else s for s in p.steps]
     assert not ran_pwned(render(dataclasses.replace(p, steps=steps), "shell"), tmp_path, nodes=8)
 
 

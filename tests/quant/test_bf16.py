@@ -303,13 +303,20 @@ def test_command_reuses_a_finished_output_and_verify_checks_values(
     assert "model.norm.weight: missing" in problems, problems
 
 
-def test_plan_steps_spelling_is_parsed_by_the_command_parser() -> None:
-    """The `dequant-bf16` plan step runs `recipe-runner convert bf16 SRC DST`; the launcher reads it back."""
-    from recipe_runner.quant.commands import conversion_from_argv
+def test_plan_step_spelling_and_parameters() -> None:
+    """The `dequant-bf16` plan step runs `recipe-runner convert bf16 SRC DST`; the launcher calls the library
+    with `params_from_json("bf16", {})`."""
+    import argparse
 
-    src, dst, params = conversion_from_argv(["convert", "bf16", "/data/K2", "/data/K2-bf16", "--device", "cpu"])
-    assert (str(src), str(dst), params, params.mode, params.to_json()) == (
-        "/data/K2", "/data/K2-bf16", Bf16Params(), "bf16", {})
+    from recipe_runner.quant.commands import register
+    from recipe_runner.quant.params import params_from_json
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    a = parser.parse_args(["convert", "bf16", "/data/K2", "/data/K2-bf16", "--device", "cpu"])
+    assert (a.convert_mode, str(a.src), str(a.dst), a.device, callable(a.func)) == (
+        "bf16", "/data/K2", "/data/K2-bf16", "cpu", True)
+    assert params_from_json("bf16", {}) == Bf16Params() and Bf16Params().to_json() == {}
 
 
 def test_verify_int4_output_against_compressed_tensors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
