@@ -1,26 +1,55 @@
-"""The library's front door: one function per user action, used by the CLI and by other tools."""
+"""The library's front door: one function per user action, used by the CLI and by other tools.
+
+The CLI (recipe_runner/cli/) parses, calls one function here and prints; every decision lives here or in
+the module this calls. Those modules stay importable without torch, ray or wandb: they load inside the
+functions that need them.
+"""
 
 from __future__ import annotations
 
 import copy
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from recipe_runner import doctor as doctor_mod
 from recipe_runner import recommend as recommend_mod
-from recipe_runner.checks import Finding, errors, run_checks
+from recipe_runner.authoring import new_recipe
+from recipe_runner.bundle import bundle_recipe, write_bundle
+from recipe_runner.checks import Finding
+from recipe_runner.compare import Comparison, Filter, compare_runs
 from recipe_runner.compose import list_recipes
+from recipe_runner.diff import diff
+from recipe_runner.doctor import table as doctor_table
 from recipe_runner.errors import Problem, UserError
+from recipe_runner.estimate import estimate_modes, table
+from recipe_runner.explain import explain, lookup
+from recipe_runner.groups import group_options
+from recipe_runner.jobs import job_logs, job_status, stop_job
+from recipe_runner.launch import Options
+from recipe_runner.launch import launch as launch_plan
 from recipe_runner.layout import label
-from recipe_runner.plan import Plan, build_plan
+from recipe_runner.pipeline import check, checked_plan, plan
 from recipe_runner.precision import recipe_group_size
-from recipe_runner.resolve import Resolved, resolve
-from recipe_runner.resources import shipped
+from recipe_runner.recipe_writer import recipe_document, write_recipe
+from recipe_runner.resolve import resolve
+from recipe_runner.resources import SCHEMA_FILE
 from recipe_runner.spec import Recipe
+from recipe_runner.sweep import Sweep, launch_sweep, sweep, write_bundles
+from recipe_runner.sweep import render_text as sweep_text
+from recipe_runner.zoo import model_rows
 
-SCHEMA_FILE = shipped("schemas") / "recipe.schema.json"
+# The actions other modules own, offered here under the names the CLI and tools call.
+__all__ = [
+    "Catalogue", "CatalogueRow", "Comparison", "Filter", "Options", "SCHEMA_FILE", "Sweep", "bundle_recipe",
+    "catalogue", "check", "checked_plan", "compare_runs", "diff", "doctor", "doctor_table", "estimate_modes",
+    "estimate_table", "explain", "group_options", "job_logs", "job_status", "json_schema", "json_schema_text",
+    "launch", "launch_sweep", "model_rows", "new_recipe", "plan", "recommend", "show", "split_key", "stop_job",
+    "strict_findings", "sweep", "sweep_text", "validate", "write_bundles",
+]
 
 
 @dataclass(frozen=True)
@@ -35,32 +64,17 @@ class CatalogueRow:
     description: str
 
 
-def check(name: str, overrides: list[str] | tuple[str, ...] = (), recipes_dir: str | None = None
-          ) -> tuple[Resolved, list[Finding]]:
-    """Resolve and run every rule; raise UserError listing the errors, return the warnings."""
-    resolved = resolve(name, overrides, recipes_dir)
-    findings = run_checks(resolved)
-    bad = errors(findings)
-    if bad:
-        raise UserError(f"recipe {name!r} fails {len(bad)} check{'s' if len(bad) > 1 else ''}",
-                        [f.problem() for f in bad])
-    return resolved, findings
-
-
-def plan(name: str, overrides: list[str] | tuple[str, ...] = (), recipes_dir: str | None = None) -> Plan:
-    resolved, findings = check(name, overrides, recipes_dir)
-    return build_plan(resolved, findings)
-
-
 def show(name: str, overrides: list[str] | tuple[str, ...] = (), recipes_dir: str | None = None,
          key: str | None = None) -> str:
     """The resolved recipe as YAML, or only the subtree (or value) at dotted `key`."""
-    import yaml
-
-    from recipe_runner.explain import lookup
-
     data = resolve(name, overrides, recipes_dir).recipe.model_dump(mode="json")
     return yaml.safe_dump(lookup(data, key) if key else data, sort_keys=False).removesuffix("...\n")
+
+
+def estimate_table(name: str, overrides: list[str] | tuple[str, ...] = (), modes: list[str] | None = None,
+                   recipes_dir: str | None = None) -> str:
+    """Per-GPU memory of the recipe, or of each precision mode side by side, as `estimate` prints it."""
+    return table(estimate_modes(name, overrides, modes, recipes_dir))
 
 
 def split_key(args: list[str]) -> tuple[str | None, list[str]]:
@@ -75,6 +89,57 @@ def split_key(args: list[str]) -> tuple[str | None, list[str]]:
 def strict_findings(findings: list[Finding]) -> list[Finding]:
     """What `validate --strict` refuses besides errors: warnings, and checks that could not run here."""
     return [f for f in findings if f.severity == "warning" or f.rule == "checkpoint.not-found"]
+
+
+def validate(name: str, overrides: list[str] | tuple[str, ...] = (), recipes_dir: str | None = None,
+             strict: bool = False) -> tuple[Recipe, list[Finding]]:
+    """The valid recipe and its findings (warnings, notes); errors raise, and with `strict` so do warnings
+    and the checks that could not run here."""
+    resolved, findings = check(name, overrides, recipes_dir)
+    refused = strict_findings(findings) if strict else []
+    if refused:
+        raise UserError(f"recipe {name!r} fails --strict: {len(refused)} warning(s) or unchecked part(s)",
+                        [f.problem() for f in refused])
+    return resolved.recipe, findings
+
+
+def launch(name: str, overrides: list[str] | tuple[str, ...], recipes_dir: str | None, options: Options,
+           out: str | None = None) -> int:
+    """Check and plan the recipe, write its bundle to `out`, then run the plan on Ray (launch.launch).
+
+    Before anything runs, what the user should know goes to stderr: the plan's warnings, or on a dry run
+    the notes on what could not be checked here (checkpoints not on this machine), as `validate` says them.
+    """
+    if options.wait_for_resources < 0:
+        raise UserError("--wait-for-resources must be 0 or more seconds")
+    resolved, p, findings = checked_plan(name, overrides, recipes_dir)
+    if not options.dry_run:
+        for w in p.warnings:
+            print(f"warning: {w}", file=sys.stderr)
+    else:
+        for f in findings:
+            if f.severity == "note":
+                print(f"note: {f.line()}", file=sys.stderr)
+    if out:
+        print(f"bundle: {write_bundle(resolved, p, out, recipes_dir)}", file=sys.stderr)
+    return launch_plan(resolved, p, options)
+
+
+def doctor(name: str, overrides: list[str] | tuple[str, ...] = (), recipes_dir: str | None = None,
+           slime: str | None = None) -> tuple[list[doctor_mod.Check], UserError | None]:
+    """This node's pre-flight checks for the recipe's plan, and the error they add up to (None: ready)."""
+    resolved, p, _ = checked_plan(name, overrides, recipes_dir)
+    checks = doctor_mod.run_checks(doctor_mod.request(resolved.recipe, p, resolved.shape.config, slime))
+    lacking = [c.name for c in checks if c.status == "missing"]
+    rejected = [c.name for c in checks if c.status == "rejected"]
+    if lacking:
+        return checks, UserError(f"this node lacks {len(lacking)} piece(s) recipe {name!r} needs: "
+                                 + ", ".join(lacking) + (f"; slime rejects the plan ({', '.join(rejected)})"
+                                                         if rejected else "") + " (see the fixes above)")
+    if rejected:
+        return checks, UserError(f"slime's own parser rejects the plan of {name!r} ({', '.join(rejected)}): "
+                                 "see the flag and the fix above")
+    return checks, None
 
 
 @dataclass(frozen=True)
@@ -159,8 +224,6 @@ def recommend(model: str | None, request: recommend_mod.Request, model_config: s
 
 def _write_recommended(rec: recommend_mod.Recommendation, base_name: str, base_overrides: list[str],
                        recipes_dir: str | None, write_dir: str) -> Path:
-    from recipe_runner.recipe_writer import recipe_document, write_recipe
-
     best = rec.rows[0]
     groups, fields = {}, {}
     for override in [*base_overrides, *best.overrides]:

@@ -16,7 +16,9 @@ import yaml
 from recipe_runner.compose import GROUPS, find_recipe
 from recipe_runner.errors import user_error
 from recipe_runner.models import load_config, shape_of
+from recipe_runner.pipeline import plan
 from recipe_runner.recipe_writer import recipe_document, write_recipe
+from recipe_runner.resolve import resolve
 
 
 @dataclass(frozen=True)
@@ -32,9 +34,6 @@ def new_recipe(name: str, base: str, recipes_dir: str, model_config: str | None 
     `overrides` (`group=option`, `a.b=value`) are written into the recipe. Nothing stays unless the new
     recipe validates and plans; nothing is overwritten.
     """
-    from recipe_runner.api import plan
-    from recipe_runner.resolve import resolve
-
     root = Path(recipes_dir)
     find_recipe(base, root if root.is_dir() else None)  # the base must exist (did-you-mean otherwise)
     groups: dict[str, str] = {}

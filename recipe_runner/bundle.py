@@ -22,6 +22,7 @@ from pathlib import Path
 from recipe_runner import __version__, run_config
 from recipe_runner.compose import SHIPPED_RECIPES, as_literal
 from recipe_runner.errors import RunError, UserError, user_error
+from recipe_runner.pipeline import checked_plan
 from recipe_runner.plan import Plan
 from recipe_runner.render import render, yml
 from recipe_runner.render.sh import command as sh_command
@@ -186,8 +187,5 @@ def git_state(path: Path) -> dict:
 
 def bundle_recipe(name: str, overrides: list[str], recipes_dir: str | None, out: str | Path) -> Path:
     """`plan --out`: resolve, check and plan the recipe, then write its bundle."""
-    from recipe_runner.api import check
-    from recipe_runner.plan import build_plan
-
-    resolved, findings = check(name, overrides, recipes_dir)
-    return write_bundle(resolved, build_plan(resolved, findings), out, recipes_dir)
+    resolved, plan, _ = checked_plan(name, overrides, recipes_dir)
+    return write_bundle(resolved, plan, out, recipes_dir)

@@ -25,6 +25,8 @@ from pathlib import Path
 from recipe_runner.compose import flatten
 from recipe_runner.errors import RunError, user_error
 from recipe_runner.printable import one_line
+from recipe_runner.spec import Stability
+from recipe_runner.stability import assess
 from recipe_runner.tracking import CONFIG_KEY
 
 REWARD = "rollout/raw_reward"
@@ -95,6 +97,42 @@ class _Part:
     meta: dict
     config: dict
     rows: list[dict]
+
+
+MAX_CONFIG_COLUMNS = 8  # differing config keys in a text or markdown table
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What `compare` shows: the table in one format, how many differing config keys it leaves out, the plot."""
+
+    text: str
+    hidden_columns: int
+    plot: Path | None
+
+
+def compare_runs(paths: list[str], project: str | None = None, entity: str | None = None, where: Filter = Filter(),
+                 metrics: tuple[str, ...] = (), fmt: str = "text", baseline: str | None = None,
+                 plot_to: Path | None = None) -> Comparison:
+    """Read the runs (W&B `project`, else the offline `paths`), filter them, tabulate and optionally plot them."""
+    if plot_to:
+        check_plot_path(plot_to)  # before any run is read
+    if project:
+        runs = api_runs(project, entity, where, tuple(paths))
+    elif paths:
+        runs = select(offline_runs(paths), where)
+    else:
+        raise user_error("runs", "nothing to compare", hint="pass offline run directories or --project NAME",
+                         title="no runs")
+    check_metrics(runs, metrics)
+    capped = fmt in ("text", "markdown")  # json and csv keep every differing config key
+    t = table(runs, metrics, MAX_CONFIG_COLUMNS if capped else None)
+    hidden = len(differing_config(runs)) - MAX_CONFIG_COLUMNS if capped else 0
+    base = baseline_run(runs, baseline) if baseline else None
+    if base is not None:
+        t = with_stability(t, runs, base)
+    drawn = plot(runs, plot_to, metrics, baseline=base) if plot_to else None
+    return Comparison(render(t, fmt), max(hidden, 0), drawn)
 
 
 # ---- reading offline runs -----------------------------------------------------------------------------------------
@@ -401,8 +439,6 @@ def baseline_run(runs: list[Run], baseline: str) -> Run:
 
 def thresholds(r: Run):
     """The run's own `tracking.stability` block from its config (it came from its recipe), else the defaults."""
-    from recipe_runner.spec import Stability
-
     given = {k[len(THRESHOLD_KEY):]: v for k, v in r.config.items() if k.startswith(THRESHOLD_KEY)}
     try:
         return Stability.model_validate(given)
@@ -412,8 +448,6 @@ def thresholds(r: Run):
 
 def with_stability(t: Table, runs: list[Run], baseline: Run) -> Table:
     """The table plus, per run, the reward gap to the baseline, the log-prob mismatch trend and a verdict."""
-    from recipe_runner.stability import assess
-
     rows = []
     for row, r in zip(t.rows, runs, strict=True):
         rep = assess(r.history, None if r is baseline else baseline.history, thresholds(r))

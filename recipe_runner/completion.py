@@ -11,6 +11,10 @@ import argparse
 import shlex
 import typing
 
+from recipe_runner.compose import GROUPS, group_options, list_recipes, schema_paths
+from recipe_runner.precision import MODES
+from recipe_runner.spec import Recipe
+
 # The shell side: hand the line up to the cursor and the word bash will replace; print one candidate a line.
 # zsh runs the same function through bashcompinit (its words do not break at '=').
 BASH = """_recipe_runner() {
@@ -74,8 +78,6 @@ def _values(action: argparse.Action, words: list[str]) -> list[str]:
     if action.choices:
         return list(action.choices)
     if action.dest == "modes":
-        from recipe_runner.precision import MODES
-
         return list(MODES)
     return []  # a path: the shell's own file completion (-o default)
 
@@ -89,8 +91,6 @@ def _positional(parser: argparse.ArgumentParser, given: int, words: list[str], c
         return list(slot.choices)
     recipes_dir = _recipes_dir(words)
     if slot.dest in ("recipe", "left", "right"):
-        from recipe_runner.compose import list_recipes
-
         return [name for name, _ in list_recipes(recipes_dir)]
     if slot.dest == "key":
         return _keys(with_equals=False)
@@ -104,8 +104,6 @@ def _recipes_dir(words: list[str]) -> str | None:
 
 
 def _overrides(cur: str, recipes_dir: str | None) -> list[str]:
-    from recipe_runner.compose import GROUPS, group_options
-
     key, eq, _ = cur.lstrip("+~").partition("=")
     prefix = cur[: len(cur) - len(cur.lstrip("+~"))]
     if not eq:
@@ -117,8 +115,6 @@ def _overrides(cur: str, recipes_dir: str | None) -> list[str]:
 
 def _keys(with_equals: bool) -> list[str]:
     """Every dotted schema field; leaves end with `=` for an override, blocks with `.`."""
-    from recipe_runner.compose import schema_paths
-
     paths = schema_paths()
     blocks = {p.rsplit(".", 1)[0] for p in paths if "." in p}
     if not with_equals:
@@ -128,8 +124,6 @@ def _keys(with_equals: bool) -> list[str]:
 
 def _choices(key: str) -> list[str]:
     """The allowed values of a schema field with a fixed set (Literal, bool)."""
-    from recipe_runner.spec import Recipe
-
     model, field = Recipe, None
     for part in key.split("."):
         field = model.model_fields.get(part) if hasattr(model, "model_fields") else None

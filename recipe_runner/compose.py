@@ -1,21 +1,30 @@
 """Recipes directory + command-line overrides -> plain dict, through Hydra's compose API.
 
 Hydra gives us the defaults list, config groups, interpolation and the full override grammar
-(`k=v`, `group=option`, `+k=v`, `~k`, lists, sweeps). This module turns Hydra's exceptions into
-UserErrors that name the key and suggest the nearest known one.
+(`k=v`, `group=option`, `+k=v`, `~k`, lists, sweeps). This module is the one place Hydra is set up
+(`hydra_inputs`: config directory, search path, entry config), and turns Hydra's exceptions, caught by
+type and read through their fields, into UserErrors that name the key and suggest the nearest known one.
+
+Hydra and OmegaConf load inside the functions that compose: a compose_cache hit never imports them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import re
+import typing
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from recipe_runner import limits
+from pydantic import BaseModel
+
+from recipe_runner import compose_cache, limits
 from recipe_runner.errors import Problem, UserError, user_error
 from recipe_runner.resources import shipped
+from recipe_runner.spec import Recipe
 
 SHIPPED_RECIPES = shipped("recipes")
 GROUPS = ("model", "precision", "cluster", "algorithm", "data")
@@ -35,6 +44,11 @@ class RecipeSource:
     primary_dir: Path
     search_dirs: tuple[Path, ...]
     file: Path
+
+    @property
+    def dirs(self) -> tuple[Path, ...]:
+        """Every directory Hydra reads, in search order."""
+        return (self.primary_dir, *self.search_dirs)
 
 
 def recipe_dirs(extra_dir: str | Path | None = None) -> tuple[Path, ...]:
@@ -93,10 +107,8 @@ def compose(name: str, overrides: list[str] | tuple[str, ...] = (), extra_dir: s
 
     Served from the content-keyed cache (compose_cache) when the same inputs were composed before.
     """
-    from recipe_runner import compose_cache
-
     source = find_recipe(name, extra_dir)
-    key = compose_cache.key(name, list(overrides), (source.primary_dir, *source.search_dirs))
+    key = compose_cache.key(name, list(overrides), source.dirs)
     cached = compose_cache.load(key) if key else None
     if cached is not None:
         return cached
@@ -137,7 +149,8 @@ def _compose_cfg(source: RecipeSource, overrides: list[str]):
         try:
             return _hydra_compose(source, overrides)
         except (HydraException, OmegaConfBaseException) as e:
-            retry = _append_schema_key(e, overrides)
+            refused = _refused_key(e, overrides)
+            retry = _append_schema_key(refused, overrides) if refused else None
             if retry is None:
                 raise _explain_compose_error(e, source, overrides) from None
             overrides = retry
@@ -176,12 +189,25 @@ def _plain_key(override: str) -> str | None:
     return key if "." in key else None
 
 
-def _append_schema_key(e: Exception, overrides: list[str]) -> list[str] | None:
-    """`overrides` with the refused `key=value` turned into `+key=value`, if key is a schema field."""
-    refused = re.search(r"Could not override '([^']+)'", str(e))
-    if not refused:
+def _refused_key(e: Exception, overrides: list[str]) -> str | None:
+    """The key of the override struct mode refused: Hydra raises ConfigCompositionException from OmegaConf's
+    ConfigAttributeError/ConfigKeyError (hydra-core 1.3 hydra/_internal/config_loader_impl.py
+    `_apply_overrides_to_config`), whose `full_key` is the first missing node on the override's path
+    (`cluster.ray` for `cluster.ray.head_ip=...`)."""
+    from hydra.errors import ConfigCompositionException
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError
+
+    cause = e.__cause__ if isinstance(e, ConfigCompositionException) else e
+    if not (isinstance(cause, (ConfigAttributeError, ConfigKeyError)) and cause.full_key):
         return None
-    key, paths = refused.group(1), schema_paths()
+    missing = str(cause.full_key)
+    keys = (_plain_key(o) for o in overrides)
+    return next((k for k in keys if k and (k == missing or k.startswith(missing + "."))), missing)
+
+
+def _append_schema_key(key: str, overrides: list[str]) -> list[str] | None:
+    """`overrides` with the refused `key=value` turned into `+key=value`, if key is a schema field."""
+    paths = schema_paths()
     if not (key in paths or _under_free_mapping(key, paths)):
         return None
     for i, o in enumerate(overrides):
@@ -197,16 +223,10 @@ def _under_free_mapping(key: str, paths: dict[str, bool]) -> bool:
 
 def schema_paths() -> dict[str, bool]:
     """Dotted path of every schema field -> whether it is a free-form mapping (keys are the user's)."""
-    from recipe_runner.spec import Recipe
-
     return dict(_walk_fields(Recipe, ""))
 
 
 def _walk_fields(model, prefix: str):
-    import typing
-
-    from pydantic import BaseModel
-
     for name, field in model.model_fields.items():
         path = f"{prefix}.{name}" if prefix else name
         ann = field.annotation
@@ -219,14 +239,21 @@ def _walk_fields(model, prefix: str):
 def _hydra_compose(source: RecipeSource, overrides: list[str]):
     """Hydra's compose over the recipe directories, the user's first (raises Hydra's errors)."""
     from hydra import compose as hydra_compose
+
+    with hydra_inputs(source, overrides) as (config_name, hydra_overrides):
+        return hydra_compose(config_name, overrides=hydra_overrides)
+
+
+@contextlib.contextmanager
+def hydra_inputs(source: RecipeSource, overrides: list[str]) -> Iterator[tuple[str, list[str]]]:
+    """Hydra initialised on the recipe directories: yields (config name, overrides) to hand its compose or
+    config loader. The one place the search path is defined: the first directory is Hydra's config
+    directory, the rest follow through `hydra.searchpath`, in order."""
     from hydra import initialize_config_dir
 
+    search = f"hydra.searchpath=[{','.join('file://' + str(d) for d in source.search_dirs)}]"
     with initialize_config_dir(config_dir=str(source.primary_dir), version_base=None):
-        return hydra_compose(entry_config(source), overrides=search_override(source) + overrides)
-
-
-def search_override(source: RecipeSource) -> list[str]:
-    return [f"hydra.searchpath=[{','.join('file://' + str(d) for d in source.search_dirs)}]"]
+        yield entry_config(source), [search, *overrides]
 
 
 def entry_config(source: RecipeSource) -> str:
@@ -247,41 +274,59 @@ def entry_config(source: RecipeSource) -> str:
 
 
 def _explain_compose_error(e: Exception, source: RecipeSource, overrides: list[str]) -> UserError:
-    from hydra.errors import OverrideParseException
+    """One UserError for a Hydra or OmegaConf exception, from its type and fields (hydra-core 1.3 hydra/errors.py)."""
+    from hydra.errors import MissingConfigException, OverrideParseException
 
-    text = str(e)
-    missing_group = re.search(r"Could not find '([\w-]+)/([^']+)'", text)
-    if missing_group:
-        group, option = missing_group.groups()
-        options = group_options(group, _extra_of(source))
+    if isinstance(e, MissingConfigException) and "/" in (e.missing_cfg_file or ""):
+        group, option = e.missing_cfg_file.split("/", 1)  # type: ignore[union-attr]
+        options = list(e.options) if e.options else group_options(group, _extra_of(source))
         return user_error(
             group, f"unknown {group} option {option!r}", rule=f"{group} is one of: {', '.join(options)}",
             hint=_did_you_mean(option, options) or f"pick one of {', '.join(options)}", title="invalid override",
         )
-    bad = (re.search(r"Could not (?:override|append to|delete(?: from config)?) '([^']+)'", text)
-           or re.search(r"Could not delete from config\. '([^']+)'", text)
-           or re.search(r"Key '([^']+)' is not in struct", text))
-    if bad or "not in struct" in text or "Could not delete" in text:
-        key = bad.group(1) if bad else _key_of(e) or "?"
-        known = sorted(set(known_keys(source)) | set(schema_paths()))
-        hint = _did_you_mean(key, known)
-        if not hint and "override" in text:
-            hint = f"to add a new key use +{key}=..."
-        return user_error(key, f"no such key {key!r} in recipe {source.name!r}",
-                          rule="overrides may only set keys the recipe has (struct mode)",
-                          hint=hint or "run `recipe-runner show RECIPE` to see the keys", title="invalid override")
-    if isinstance(e, OverrideParseException) or "Error parsing override" in text:
-        which = re.search(r"Error parsing override '([^']*)'", text)
-        bad = getattr(e, "override", None) or (which.group(1) if which else "")
+    if isinstance(e, OverrideParseException):
         hint = "quote values with spaces or special characters, e.g. key='a b'"
-        if bad and "=" not in bad and ":" in bad:
-            hint = "did you mean " + repr(bad.replace(":", "=", 1)) + "? (key=value, not key:value)"
-        return user_error(bad or "override", "cannot parse this override",
+        if "=" not in e.override and ":" in e.override:
+            hint = "did you mean " + repr(e.override.replace(":", "=", 1)) + "? (key=value, not key:value)"
+        return user_error(e.override or "override", "cannot parse this override",
                           rule="Hydra override grammar: key=value, group=option, +key=value, ~key, key=[a,b]",
                           hint=hint, title="invalid override")
-    if "yaml" in text.lower() or "while parsing" in text or "while scanning" in text:
-        return _malformed(e, source)
+    key, problem = _refused_key(e, overrides), "missing"
+    if key is None:
+        key, problem = _refused_override(overrides, source)
+    if problem in ("missing", "not deletable"):
+        hint = (_did_you_mean(key, sorted(set(_known_keys_or_none(source) or ()) | set(schema_paths())))
+                or (f"to add a new key use +{key}=..." if problem == "missing"
+                    else "run `recipe-runner show RECIPE` to see the keys"))
+        return user_error(key, f"no such key {key!r} in recipe {source.name!r}",
+                          rule="overrides may only set keys the recipe has (struct mode)", hint=hint,
+                          title="invalid override")
+    if problem == "present":
+        return user_error(key, f"recipe {source.name!r} already has {key!r}", rule="+key=value adds a key the "
+                          "recipe does not have", hint=f"set it with {key}=..., or ++{key}=... to add or set",
+                          title="invalid override")
     return UserError("cannot compose recipe", [Problem(source.name, _first_line(e), hint=" ".join(overrides))])
+
+
+def _refused_override(overrides: list[str], source: RecipeSource) -> tuple[str, str]:
+    """(key, "missing" | "not deletable" | "present" | "") of the first override that cannot apply to the
+    recipe's keys.
+
+    Hydra's ConfigCompositionException for `~key` of a missing key and `+key` of a present one carries no
+    field naming the override, so the overrides are read with Hydra's own parser (typed Override objects)
+    and checked against the keys the recipe has without them."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    known = set(_known_keys_or_none(source) or ()) if overrides else set()
+    for o in OverridesParser.create().parse_overrides(overrides) if known else ():
+        key = o.key_or_group
+        if o.is_delete() and key not in known:
+            return key, "not deletable"
+        if o.is_add() and key in known:
+            return key, "present"
+        if not (o.is_delete() or o.is_add() or o.is_force_add()) and key not in known:
+            return key, "missing"
+    return "", ""
 
 
 def _malformed(e: Exception, source: RecipeSource) -> UserError:
@@ -289,6 +334,17 @@ def _malformed(e: Exception, source: RecipeSource) -> UserError:
     where = f"{mark.name}:{mark.line + 1}" if mark is not None else str(source.file)
     return user_error(where, f"malformed YAML: {_first_line(e)}", rule="recipes are YAML mappings",
                       hint="fix the syntax at that line (indentation, a missing ':' or quote)", title="invalid recipe")
+
+
+def _known_keys_or_none(source: RecipeSource) -> list[str] | None:
+    """known_keys, or None when the recipe does not compose even without overrides (its own error is reported)."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return known_keys(source)
+    except (HydraException, OmegaConfBaseException):
+        return None
 
 
 def known_keys(source: RecipeSource) -> list[str]:

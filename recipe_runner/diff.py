@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from recipe_runner.api import plan
 from recipe_runner.compose import flatten_keys
+from recipe_runner.pipeline import plan
 from recipe_runner.plan import Plan
 from recipe_runner.resolve import resolve
 from recipe_runner.steps import Job

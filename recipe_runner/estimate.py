@@ -30,6 +30,7 @@ from recipe_runner.hardware import GPUS
 from recipe_runner.layout import layout
 from recipe_runner.models import ModelShape
 from recipe_runner.precision import FP8_BLOCK, mode
+from recipe_runner.resolve import resolve
 from recipe_runner.spec import Recipe
 
 GB = 1e9  # the hardware table is in marketed (decimal) GB
@@ -253,7 +254,5 @@ def _cell(e: Estimate, attr: str) -> str:
 def estimate_modes(name: str, overrides: list[str] | tuple[str, ...] = (), modes: list[str] | None = None,
                    recipes_dir: str | None = None) -> list[Estimate]:
     """The recipe's estimate, or one per precision mode (the `precision=MODE` group override) side by side."""
-    from recipe_runner.resolve import resolve
-
     runs = [list(overrides) + [f"precision={m}"] for m in modes] if modes else [list(overrides)]
     return [estimate(res.recipe, res.shape) for res in (resolve(name, o, recipes_dir) for o in runs)]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from recipe_runner.compose import _did_you_mean, entry_config, find_recipe, flatten_keys, search_override
+from recipe_runner.compose import _did_you_mean, find_recipe, flatten_keys, hydra_inputs
 from recipe_runner.errors import user_error
 from recipe_runner.resolve import resolve
 
@@ -61,21 +61,19 @@ def lookup(data: dict, key: str) -> object:
 
 def _sources(name: str, overrides: list[str], recipes_dir: str | None) -> list[tuple[str, Path, dict]]:
     """(label, file, tree under its package) of every recipe file Hydra merges, in merge order."""
-    from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.types import RunMode
 
     source = find_recipe(name, recipes_dir)
-    dirs = (source.primary_dir, *source.search_dirs)
     groups = [o for o in overrides if "=" in o and "." not in o.split("=", 1)[0].lstrip("+~")]
-    with initialize_config_dir(config_dir=str(source.primary_dir), version_base=None):
+    with hydra_inputs(source, groups) as (config_name, hydra_overrides):
         defaults = GlobalHydra.instance().config_loader().compute_defaults_list(
-            entry_config(source), search_override(source) + groups, run_mode=RunMode.RUN).defaults
+            config_name, hydra_overrides, run_mode=RunMode.RUN).defaults
     out = []
     for d in defaults:
         if d.config_path is None or d.config_path.startswith("hydra/") or d.package == "hydra":
             continue
-        path = next((p for p in (x / f"{d.config_path}.yaml" for x in dirs) if p.is_file()), None)
+        path = next((p for p in (x / f"{d.config_path}.yaml" for x in source.dirs) if p.is_file()), None)
         if path is None:
             continue
         tree = yaml.safe_load(path.read_text()) or {}

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from recipe_runner import tracking
-from recipe_runner.checks import Finding
 from recipe_runner.models import model_flags
 from recipe_runner.precision import conversion_params, converted_dir_name, job_env, mode
 from recipe_runner.resolve import Resolved
@@ -27,6 +27,9 @@ from recipe_runner.steps import (
     dashboard_url,
     split_flags,
 )
+
+if TYPE_CHECKING:  # the checks depend on the plan's facts (checks.checkpoint), not the other way round
+    from recipe_runner.checks import Finding
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from recipe_runner.errors import user_error
+from recipe_runner.resources import SCHEMA_FILE
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 
@@ -65,6 +66,4 @@ def write_recipe(directory: str | Path, document: dict) -> Path:
 
 def _schema_comment() -> str:
     """Editors (yaml-language-server) autocomplete the recipe from the installed schema."""
-    from recipe_runner.api import SCHEMA_FILE
-
     return f"# yaml-language-server: $schema={SCHEMA_FILE.as_uri()}\n"

@@ -23,12 +23,14 @@ import difflib
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import yaml
 from pydantic import BaseModel
 
 from recipe_runner.checks import RULES, checkpoint, errors, run_checks, warnings
 from recipe_runner.checks.finding import Finding
-from recipe_runner.compose import flatten
+from recipe_runner.compose import flatten, group_options, list_recipes
 from recipe_runner.errors import Problem, UserError, user_error
 from recipe_runner.estimate import GB, ROLLOUT_FORMATS, Estimate, estimate, params
 from recipe_runner.hardware import GPUS, MIN_COMPUTE_CAPABILITY
@@ -448,8 +450,6 @@ TEMPLATE_RECIPE = "qwen3-4b-bf16"
 def base_recipe(model: str | None, model_config: str | None, recipes_dir: str | None = None) -> tuple[str, list[str]]:
     """(recipe name, overrides) to start from: a recipe that uses this model option, else the template with
     the model swapped in (a group option, or a config.json path)."""
-    from recipe_runner.compose import group_options, list_recipes
-
     if model_config:
         return TEMPLATE_RECIPE, [f"model.config={model_config}", f"model.name={_model_name(model_config)}"]
     if not model:
@@ -467,8 +467,6 @@ def base_recipe(model: str | None, model_config: str | None, recipes_dir: str | 
 
 
 def _defaults(path) -> list:
-    import yaml
-
     try:
         data = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError):
@@ -477,8 +475,6 @@ def _defaults(path) -> list:
 
 
 def _model_name(config_path: str) -> str:
-    from pathlib import Path
-
     p = Path(config_path)
     return (p.parent.name if p.name == "config.json" else p.name) or "model"
 

@@ -15,3 +15,6 @@ from pathlib import Path
 def shipped(name: str) -> Path:
     """The package's data directory `name` ("recipes", "schemas", "data") on the file system."""
     return Path(str(files("recipe_runner") / name)).resolve()
+
+
+SCHEMA_FILE = shipped("schemas") / "recipe.schema.json"  # what `recipe-runner schema` prints; editors read it

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from recipe_runner.plan import Plan
+from recipe_runner.render.sh import comment, join, quote
 from recipe_runner.tracking import RUN_CONFIG_DIR, RUN_CONFIG_FILE
 
 BUNDLE_PATH = f"{RUN_CONFIG_DIR}/{RUN_CONFIG_FILE}"
@@ -55,8 +56,6 @@ def script_lines(plan: Plan, where: str) -> list[str]:
     """bash lines that write the run config into WHERE/recipe-runner-run-config/ and cd to WHERE, so that the
     plan's `ray job submit --working-dir recipe-runner-run-config` uploads it. WHERE is one of this module's
     fixed shell words (SCRIPT_DIR, SLURM_SUBMIT_DIR); everything else goes through the shell writer."""
-    from recipe_runner.render.sh import comment, join, quote
-
     if not plan.run_config:
         return []
     return [

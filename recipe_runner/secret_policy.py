@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 
+from recipe_runner.errors import Problem, UserError
+
 # Names that are secrets whatever their suffix says.
 SECRET_NAMES = frozenset({"WANDB_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "AWS_SECRET_ACCESS_KEY",
                           "AWS_SESSION_TOKEN", "GITHUB_TOKEN", "OPENAI_API_KEY"})
@@ -86,8 +88,6 @@ def refuse_secrets(recipe: Mapping, environ: Mapping[str, str] | None = None) ->
     """Raise a UserError (exit 2) naming each field of the composed recipe that holds a secret's value, and each
     secret-named key of `launch.env`, with the fix: name the variable in `launch.forward_env`.
     The error names variables, never prints their values."""
-    from recipe_runner.errors import Problem, UserError
-
     launch = recipe.get("launch")
     env = launch.get("env") if isinstance(launch, Mapping) else None
     found = sorted(set(find_secrets(recipe, environ, keys=False))

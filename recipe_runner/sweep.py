@@ -19,9 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from recipe_runner.bundle import files, inside, publish, write_files
 from recipe_runner.errors import UserError, user_error
+from recipe_runner.launch import Options, connect, job_status, launch, resolve_target, submission_id
 from recipe_runner.limits import check_sweep_size
-from recipe_runner.plan import Plan
+from recipe_runner.pipeline import check
+from recipe_runner.plan import Plan, build_plan
 from recipe_runner.spec import SLUG
 from recipe_runner.tracking import SWEEP_TAG, run_name
 
@@ -57,12 +60,12 @@ class Sweep:
 def expand(overrides: list[str] | tuple[str, ...]) -> list[tuple[str, ...]]:
     """The cartesian product of the sweep overrides, other overrides repeated in each combination."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import HydraException
+    from hydra.errors import OverrideParseException
 
     try:
         parsed = OverridesParser.create().parse_overrides(list(overrides))
-    except HydraException as e:
-        raise user_error("overrides", f"cannot parse: {str(e).splitlines()[0]}",
+    except OverrideParseException as e:  # names the override it could not parse (hydra-core 1.3 hydra/errors.py)
+        raise user_error(e.override, f"cannot parse: {e.message.splitlines()[0]}",
                          rule="Hydra override grammar; sweeps are key=a,b or key=range(start,stop,step)",
                          title="invalid sweep") from None
     if not any(o.is_sweep_override() for o in parsed):
@@ -109,9 +112,6 @@ def sweep_id(recipe: str, overrides: list[str] | tuple[str, ...]) -> str:
 def sweep(recipe: str, overrides: list[str] | tuple[str, ...], recipes_dir: str | None = None,
           sweep_name: str | None = None) -> Sweep:
     """Plan every combination; all carry the sweep id, so `compare --sweep ID` finds them together."""
-    from recipe_runner.api import check
-    from recipe_runner.plan import build_plan
-
     sid = sweep_name or sweep_id(recipe, overrides)
     if not re.fullmatch(SLUG, sid):  # it is pasted into an override and a W&B tag
         raise user_error("--id", f"{sid!r} is not a sweep id", rule="a sweep id is a slug: letters, digits, "
@@ -153,8 +153,6 @@ def render_text(s: Sweep) -> str:
 
 def write_bundles(s: Sweep, out: str | Path, recipes_dir: str | None) -> list[Path]:
     """OUT/<run name>/ per run, OUT written whole (bundle.publish): a second sweep to OUT gets exit 2."""
-    from recipe_runner.bundle import files, inside, publish, write_files
-
     out = Path(out).resolve()
     dirs = [inside(out, r.name) for r in s.runs]
 
@@ -178,16 +176,12 @@ def launch_sweep(s: Sweep, address: str | None, dry_run: bool, parallel: bool) -
 
 
 def _dry_run(s: Sweep, address: str | None) -> int:
-    from recipe_runner.launch import Options, launch
-
     for r in s.runs:
         launch(r.resolved, r.plan, Options(address, dry_run=True))
     return 0
 
 
 def _launch_in_sequence(s: Sweep, address: str | None) -> int:
-    from recipe_runner.launch import Options, launch
-
     for i, r in enumerate(s.runs, 1):
         print(f"sweep {s.id}: run {i}/{len(s.runs)} {r.name}")
         code = launch(r.resolved, r.plan, Options(address))
@@ -200,8 +194,6 @@ def _launch_in_sequence(s: Sweep, address: str | None) -> int:
 
 def _launch_parallel(s: Sweep, address: str | None) -> int:
     """Submit every plan detached to one target; a local head started for the first one takes them all."""
-    from recipe_runner.launch import Options, connect, launch, resolve_target
-
     target = resolve_target(s.runs[0].plan, address)
     for r in s.runs:
         code = launch(r.resolved, r.plan, Options(address, detach=True))
@@ -217,8 +209,6 @@ def _launch_parallel(s: Sweep, address: str | None) -> int:
 
 def latest_submission(client: JobSubmissionClient, plan: Plan) -> str:
     """The id launch.submit gave the plan's job: its base id, or the last `-rN` it took (ids are taken in order)."""
-    from recipe_runner.launch import job_status, submission_id
-
     base = submission_id(plan)
     n = 2
     while job_status(client, f"{base}-r{n}") is not None:

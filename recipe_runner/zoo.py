@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+from pydantic import ValidationError
+
 from recipe_runner.checks.modes import fp8_experts_fit, qat_has_targets
 from recipe_runner.checks.shapes import fp8_block_misfits, int4_group_misfits, qat_groups_fit
 from recipe_runner.compose import recipe_dirs
@@ -90,9 +93,6 @@ def _options(extra_dir: str | Path | None) -> list[tuple[str, Path]]:
 
 
 def _model(path: Path) -> Model:
-    import yaml
-    from pydantic import ValidationError
-
     try:
         return Model.model_validate(yaml.safe_load(path.read_text()))
     except (yaml.YAMLError, ValidationError) as e:

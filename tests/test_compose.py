@@ -52,6 +52,20 @@ def test_typo_gets_did_you_mean(override: str, suggestion: str) -> None:
     assert f"did you mean '{suggestion}'" in e.value.render()
 
 
+@pytest.mark.parametrize(("override", "needles"), [
+    ("+cluster.nodes=3", ["cluster.nodes", "already has 'cluster.nodes'", "++cluster.nodes="]),
+    ("~cluster.nodez", ["no such key 'cluster.nodez'", "did you mean 'cluster.nodes'"]),
+    ("cluster.ray.head_ipp=1", ["no such key 'cluster.ray.head_ipp'", "did you mean 'cluster.ray.head_ip'"]),
+    ("cluster.nodes=1,2", ["Ambiguous value", "cluster.nodes=1,2"]),
+])
+def test_refused_overrides_are_named_from_hydras_typed_errors(override: str, needles: list[str]) -> None:
+    """Hydra's exceptions are read by type and field (the refused key, the parsed overrides), not by message."""
+    with pytest.raises(UserError) as e:
+        compose("qwen3-4b-fp8", [override])
+    text = e.value.render()
+    assert all(n in text for n in needles), text
+
+
 def test_unknown_group_option_lists_the_options() -> None:
     with pytest.raises(UserError) as e:
         compose("qwen3-4b-fp8", ["precision=fp8-ful"])

@@ -17,6 +17,7 @@ from pathlib import Path
 from recipe_runner.checks.finding import Finding, error, note, warning
 from recipe_runner.errors import UserError, user_error
 from recipe_runner.models import ModelShape
+from recipe_runner.plan import job_env_vars, rollout_checkpoint
 from recipe_runner.precision import FP8_BLOCK, mode
 from recipe_runner.quant.header import HeaderError, read_header
 from recipe_runner.quant.rules import int4_ignored
@@ -98,8 +99,6 @@ def _wrong_type(path: Path, what: str, want: str) -> UserError:
 
 def rollout_path(r: Recipe) -> tuple[str, str]:
     """(field, path) of the checkpoint SGLang loads."""
-    from recipe_runner.plan import rollout_checkpoint  # plan imports checks: import at call time
-
     explicit = r.checkpoints.rollout or mode(r.precision.mode).conversion
     return ("checkpoints.rollout" if explicit else "checkpoints.hf"), rollout_checkpoint(r)
 
@@ -193,8 +192,6 @@ def int4_checkpoint(r: Recipe) -> tuple[str, Checkpoint] | None:
 
 
 def int4_group_size(r: Recipe, s: ModelShape) -> Iterator[Finding]:
-    from recipe_runner.plan import job_env_vars
-
     found = int4_checkpoint(r)
     if found is None:
         return

@@ -13,6 +13,7 @@ from typing import Any
 
 from recipe_runner.errors import user_error
 
+from .deps import require_torch
 from .dequant_plan import plan_dequantization
 from .dequant_source import read_dequant_source, without_quantization_config
 from .device import Engine, choose_engine, default_workers
@@ -166,7 +167,6 @@ def _run(engine: Engine, layout: Layout, out: Path, workers: int, bar: Progress,
         numpy_engine = dequant_stream.cpu_dequantizer(fmt) if fmt else cpu_quantizer(layout.params)
         run_layout(layout, out, workers, bar, numpy_engine, guard)
         return
-    from .deps import require_torch
     from .torch_stream import cuda_quantizer, one_thread_per_worker, torch_cpu_quantizer
 
     torch = require_torch()

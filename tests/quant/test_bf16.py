@@ -308,7 +308,7 @@ def test_plan_step_spelling_and_parameters() -> None:
     with `params_from_json("bf16", {})`."""
     import argparse
 
-    from recipe_runner.quant.commands import register
+    from recipe_runner.cli.checkpoints import register
     from recipe_runner.quant.params import params_from_json
 
     parser = argparse.ArgumentParser()

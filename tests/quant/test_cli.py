@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from recipe_runner.quant.commands import register
+from recipe_runner.cli.checkpoints import register
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -111,7 +111,7 @@ def test_inspect_does_not_import_torch(converted: dict[str, Path]) -> None:
     code = (
         "import sys; from recipe_runner.quant.inspect import inspect_checkpoint; "
         f"inspect_checkpoint({str(converted['int4-moe'])!r}); "
-        "import recipe_runner.quant.commands, recipe_runner.quant.record; "
+        "import recipe_runner.cli.checkpoints, recipe_runner.quant.record; "
         "assert 'torch' not in sys.modules and 'safetensors' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

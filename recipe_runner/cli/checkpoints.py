@@ -1,6 +1,7 @@
-"""The `convert`, `verify` and `inspect` commands: parse, call one library function, print, exit code.
+"""`convert`, `verify`, `inspect`: the checkpoint converter's commands (recipe_runner/quant).
 
-Imports nothing heavy at module level: torch and safetensors load inside the handlers that need them.
+The entry point builds a parser of these alone for them, so their start-up loads no Hydra, pydantic or
+plan module; torch and safetensors load only inside the engines that need them.
 """
 
 from __future__ import annotations
@@ -9,10 +10,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .params import Params
+from recipe_runner.quant.convert import convert_checkpoint
+from recipe_runner.quant.failures import os_failure
+from recipe_runner.quant.inspect import inspect_checkpoint
+from recipe_runner.quant.params import Bf16Params, Fp8Params, Int4Params, Params
+from recipe_runner.quant.rules import INT4_DEFAULT_IGNORE
+from recipe_runner.quant.signals import Interrupted
 
 _GIB = 1024**3
 
@@ -111,9 +115,6 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _params(args: argparse.Namespace) -> Params:
-    from .params import Bf16Params, Fp8Params, Int4Params
-    from .rules import INT4_DEFAULT_IGNORE
-
     if args.convert_mode == "bf16":
         return Bf16Params()
     if args.convert_mode == "fp8":
@@ -123,9 +124,6 @@ def _params(args: argparse.Namespace) -> Params:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from .convert import convert_checkpoint
-    from .signals import Interrupted
-
     params = _params(args)
     try:
         r = convert_checkpoint(
@@ -152,8 +150,7 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from .failures import os_failure
-    from .verify import verify_checkpoint
+    from recipe_runner.quant.verify import verify_checkpoint  # numpy: only `verify` needs it
 
     try:
         r = verify_checkpoint(args.dst, args.source)
@@ -189,9 +186,6 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from .failures import os_failure
-    from .inspect import inspect_checkpoint
-
     try:
         s = inspect_checkpoint(args.ckpt)
     except OSError as e:
