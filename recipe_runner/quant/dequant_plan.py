@@ -11,9 +11,8 @@ across files). Shards left with no tensor are not written.
 from __future__ import annotations
 
 import os
+import struct
 from dataclasses import dataclass
-
-import numpy as np
 
 from recipe_runner.errors import UserError, user_error
 
@@ -23,7 +22,7 @@ from .params import Bf16Params, Fp8Params, Int4Params, QuantParams
 from .source import QUANT_TENSOR_SUFFIXES, Checkpoint
 
 FLOAT_SCALE_DTYPES = ("F32", "BF16", "F16")  # DeepSeek writes F32 scales, compressed-tensors the weight dtype
-SHAPE_DTYPES = {"I64": "<i8", "I32": "<i4"}  # compressed-tensors writes int64, slime int32
+SHAPE_DTYPES = {"I64": "<2q", "I32": "<2i"}  # compressed-tensors writes int64, slime int32 (struct formats)
 _RULE = "every quantized weight is dequantized from its companions: FP8 `weight` + `weight_scale_inv` " \
         "[ceil(N/bn), ceil(K/bk)]; INT4 `weight_packed` [N, K/8] + `weight_scale` [N, K/G] + `weight_shape` (N, K)"
 _HINT = "the checkpoint is incomplete or not what its config.json says; re-download it"
@@ -83,7 +82,7 @@ def _read_shape(fds: dict[str, int], p: SourcePart) -> tuple[int, ...]:
     if path not in fds:
         fds[path] = os.open(path, os.O_RDONLY)
     raw = os.pread(fds[path], p.info.nbytes, p.shard.data_start + p.info.begin)
-    return tuple(int(v) for v in np.frombuffer(raw, dtype=SHAPE_DTYPES[p.info.dtype]))
+    return struct.unpack(SHAPE_DTYPES[p.info.dtype], raw)
 
 
 def _int4_modules(tensors: dict[str, Part], fmt: Int4Params) -> list[_Module]:
