@@ -34,35 +34,15 @@ from . import reference
 from .deps import require_torch
 from .device import usable_cores
 from .header import ShardHeader, TensorInfo
-from .source import INDEX_NAME, Checkpoint, open_checkpoint
+from .source import Checkpoint, open_checkpoint
 from .stream import read_into, slab_rows, slabs
+from .verify_bf16 import is_dequantized_output, verify_dequantized
+from .verify_report import TensorCheck, VerifyReport, check_index, check_with_safetensors
 
 SLAB_ELEMENTS = 1 << 21  # float32 temporaries of a few slabs per worker stay in the tens of MiB
 _COMPARE_CHUNK = 8 << 20
 _TORCH_DTYPES = {"F8_E4M3": "float8_e4m3fn", "BF16": "bfloat16", "F16": "float16", "F32": "float32",
                  "F64": "float64", "I32": "int32", "I64": "int64"}  # fmt: skip
-
-
-@dataclass(frozen=True)
-class TensorCheck:
-    name: str  # the module's weight name, e.g. model.layers.0.mlp.experts.0.down_proj.weight
-    kind: str  # fp8 | int4 | copy
-    rel_error: float | None  # ||dequant - source|| / ||source||, when the source is given
-    max_abs_error: float | None
-
-
-@dataclass(frozen=True)
-class VerifyReport:
-    dst: Path
-    mode: str
-    reference: str  # which third-party dequantizer agreed with ours, or why none ran
-    tensors: tuple[TensorCheck, ...]
-    problems: tuple[str, ...]
-    overall_rel_error: float | None
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
 
 
 @dataclass
@@ -117,34 +97,6 @@ class _Reader:
     def close(self) -> None:
         for fd in self.fds.values():
             os.close(fd)
-
-
-def _check_index(ckpt: Checkpoint, problems: list[str]) -> None:
-    if ckpt.index is None:
-        problems.append(f"{INDEX_NAME}: missing")
-        return
-    names = {t.name for _, t in ckpt.tensors()}
-    unmapped = names - set(ckpt.index["weight_map"])
-    if unmapped:
-        problems.append(f"{INDEX_NAME}: {len(unmapped)} tensor(s) not in weight_map, e.g. {sorted(unmapped)[0]}")
-    total = ckpt.index.get("metadata", {}).get("total_size")
-    if total != ckpt.total_bytes:
-        problems.append(f"{INDEX_NAME}: metadata.total_size is {total}, the shards hold {ckpt.total_bytes} bytes")
-
-
-def _check_with_safetensors(ckpt: Checkpoint, problems: list[str]) -> None:
-    """safetensors itself must open every shard and see the tensors our header reader sees."""
-    from safetensors import safe_open
-
-    for shard in ckpt.shards:
-        try:
-            with safe_open(str(shard.path), framework="np") as f:
-                names = set(f.keys())
-        except Exception as e:  # safetensors raises its own error types
-            problems.append(f"{shard.path.name}: safetensors cannot open it ({e})")
-            continue
-        if names != set(shard.tensors):
-            problems.append(f"{shard.path.name}: safetensors lists other tensors than its header")
 
 
 def _mode(ckpt: Checkpoint) -> QuantConfig:
@@ -353,6 +305,8 @@ def verify_checkpoint(dst: Path | str, source: Path | str | None = None, workers
     """Check DST's format and, with SOURCE, its error; problems are returned, not raised."""
     dst_ckpt = open_checkpoint(Path(dst))
     src_ckpt = open_checkpoint(Path(source)) if source is not None else None
+    if is_dequantized_output(dst_ckpt, src_ckpt):
+        return verify_dequantized(dst_ckpt, src_ckpt, workers)
     qc = _mode(dst_ckpt)
     params: Params = qc.params  # type: ignore[assignment]
     mode = params.mode
@@ -360,8 +314,8 @@ def verify_checkpoint(dst: Path | str, source: Path | str | None = None, workers
     with ThreadPoolExecutor(max_workers=1) as importer:
         preload: Future[None] = importer.submit(reference.preload, mode)  # overlaps pass 1
         plan = _Plan(dst_ckpt, src_ckpt)
-        _check_index(dst_ckpt, plan.problems)
-        _check_with_safetensors(dst_ckpt, plan.problems)
+        check_index(dst_ckpt, plan.problems)
+        check_with_safetensors(dst_ckpt, plan.problems)
         _PLANS[type(params)](plan, qc)
         raw = qc.raw
         reader = _Reader(torch)
