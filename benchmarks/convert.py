@@ -7,6 +7,8 @@ dense) and INT4 (Qwen3-30B-A3B-shaped MoE). Per run: the process's wall time fro
 of the whole process to the plain copy of the same files, and peak RSS (wait4 rusage). The copy runs
 first, after a warm-up copy, so both read a warm page cache; neither fsyncs; the copy is removed before
 converting (disk space). `--device` takes the CLI's choices and engine names (numpy, torch-cpu).
+`--bf16` also times `convert bf16` of the first device's FP8/INT4 output back to BF16 on every device; its
+`copy s` is the copy of the BF16 source, which has the size of what the dequantization writes.
 
     python benchmarks/convert.py --workdir /tmp/bench --fp8-gib 2.6 --int4-gib 1.5 --shard-gib 1
     python benchmarks/convert.py --workdir /tmp/bench --fp8-gib 24 --int4-gib 24 --shard-gib 4 \
@@ -151,6 +153,8 @@ def main() -> None:
     ap.add_argument("--verify", action="store_true",
                     help="after the first device's conversion, time `recipe-runner verify DST --source SRC` too, "
                     "and once more without the reference check (profile)")
+    ap.add_argument("--bf16", action="store_true",
+                    help="also time `convert bf16` of the first device's output back to BF16, on every device")
     ap.add_argument("--json", type=Path, help="also write the rows as JSON here")
     args = ap.parse_args()
     starts = {m: import_seconds(m) for m in ("numpy", "torch")}
@@ -177,7 +181,21 @@ def main() -> None:
                 first = device == args.device[0] and w == args.workers[0]
                 verify = run_verify(src, dst) if args.verify and first else None
                 alone = run_verify(src, dst, alone=True) if args.verify and first else None
+                back = [run_child("bf16", dst, args.workdir / "out-bf16", d, w) for d in args.device] \
+                    if args.bf16 and first else []
+                shutil.rmtree(args.workdir / "out-bf16", ignore_errors=True)
+                quantized_bytes = sum(p.stat().st_size for p in dst.glob("*.safetensors"))
                 shutil.rmtree(dst)
+                for d, r16 in zip(args.device, back, strict=False):  # back: empty without --bf16
+                    rows.append({
+                        "mode": f"bf16 (from {mode})", "model": "qwen3-moe" if moe else "qwen3-dense",
+                        "input_gib": quantized_bytes / GIB, "shard_gib": args.shard_gib, "device": d,
+                        **{k: r16[k] for k in ("engine", "workers", "process_s", "convert_s")},
+                        "start_s": r16["process_s"] - r16["convert_s"], "copy_s": copy_s,
+                        "process_vs_copy": r16["process_s"] / copy_s, "peak_rss_gib": r16["rss"] / GIB,
+                    })  # fmt: skip
+                    print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
+                                   for k, v in rows[-1].items()), flush=True)
                 row = {
                     "mode": mode,
                     "model": "qwen3-moe" if moe else "qwen3-dense",

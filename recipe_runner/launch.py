@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from recipe_runner import doctor, run_config, torch_dist_job
 from recipe_runner.errors import Problem, RunError, UserError, user_error
 from recipe_runner.extras import require
-from recipe_runner.formats import Params, params_from_json
+from recipe_runner.formats import Bf16Params, Params, params_from_json
 from recipe_runner.plan import Plan
 from recipe_runner.prep_steps import Dequantize, TorchDist
 from recipe_runner.steps import DEFAULT_DASHBOARD, Conversion, RayHead
@@ -167,7 +167,6 @@ def dequantize_if_needed(plan: Plan) -> None:
     if step is None:
         return
     from recipe_runner.quant.convert import convert_checkpoint
-    from recipe_runner.quant.params import Bf16Params
 
     print(f"dequant-bf16: {step.src} -> {step.dst} ({step.source_format} -> BF16)")
     result = convert_checkpoint(step.src, step.dst, Bf16Params(), progress=sys.stderr.isatty(), reuse=True)

@@ -38,6 +38,7 @@ HEAVY_OURS = {
     "recipe_runner.quant.int4": "torch",
     "recipe_runner.quant.torch_stream": "torch",
     "recipe_runner.quant.stream": "numpy (the CPU engine's kernels)",
+    "recipe_runner.quant.dequant_stream": "numpy (the `convert bf16` engines' kernels)",
     "recipe_runner.quant.verify": "numpy",
 }
 

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from recipe_runner.formats import Fp8Params, Int4Params, Params
+from recipe_runner.formats import Bf16Params, Fp8Params, Int4Params, Params
 from recipe_runner.formats.fp8_block import FP8_BLOCK
 from recipe_runner.formats.int4_pack import INT4_DEFAULT_IGNORE
 from recipe_runner.quant.convert import convert_checkpoint
@@ -23,13 +23,13 @@ _GIB = 1024**3
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add `convert {fp8,int4}`, `verify` and `inspect` to the CLI's subparsers."""
+    """Add `convert {fp8,int4,bf16}`, `verify` and `inspect` to the CLI's subparsers."""
     convert = subparsers.add_parser(
         "convert",
-        help="convert a BF16 HF checkpoint to FP8 block or INT4",
+        help="convert a BF16 HF checkpoint to FP8 block or INT4, or an FP8/INT4 release back to BF16",
         description="Streaming, bounded-memory checkpoint conversion.",
     )
-    modes = convert.add_subparsers(dest="convert_mode", required=True, metavar="{fp8,int4}")
+    modes = convert.add_subparsers(dest="convert_mode", required=True, metavar="{fp8,int4,bf16}")
 
     fp8 = modes.add_parser("fp8", help="DeepSeek-V3-style block FP8 (e4m3 + float32 weight_scale_inv)")
     _common(fp8)
@@ -66,6 +66,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="drop slime's default rules (keep only routed experts quantized) and use --ignore alone",
     )
     int4.set_defaults(func=_convert, make_params=_int4_params)
+
+    bf16 = modes.add_parser(
+        "bf16",
+        help="dequantize a block-FP8 or INT4 pack-quantized checkpoint (format read from its config.json) to BF16",
+        description="Dequantize an FP8-block (DeepSeek-V3 style) or symmetric INT4 pack-quantized (Kimi-K2-Thinking "
+        "style) checkpoint to BF16, bit-exact to slime's fp8_cast_bf16.py / convert_k2_thinking_int4_to_bf16.py; "
+        "the output's config.json has no quantization_config.",
+    )
+    _common(bf16)
+    bf16.set_defaults(func=_convert, make_params=_bf16_params)
 
     verify = subparsers.add_parser("verify", help="check a converted checkpoint and report its error")
     verify.add_argument("dst", type=Path, metavar="DST")
@@ -116,6 +126,10 @@ def _fp8_params(args: argparse.Namespace) -> Params:
     return Fp8Params(tuple(args.block_size))
 
 
+def _bf16_params(args: argparse.Namespace) -> Params:
+    return Bf16Params()
+
+
 def _int4_params(args: argparse.Namespace) -> Params:
     base = () if args.no_default_ignore else INT4_DEFAULT_IGNORE
     return Int4Params(args.group_size, tuple(dict.fromkeys((*base, *args.ignore))))
@@ -136,8 +150,9 @@ def _convert(args: argparse.Namespace) -> int:
               "nothing to do")
         return 0
     rate = r.input_bytes / _GIB / max(r.seconds, 1e-9)
+    done = "dequantized" if r.mode == "bf16" else "quantized"
     print(
-        f"converted {args.src} -> {r.dst} ({r.mode}): {r.quantized} tensors quantized, {r.kept} kept; "
+        f"converted {args.src} -> {r.dst} ({r.mode}): {r.quantized} tensors {done}, {r.kept} kept; "
         f"{r.input_bytes / _GIB:.2f} GiB -> {r.output_bytes / _GIB:.2f} GiB in {r.seconds:.2f} s "
         f"({rate:.2f} GiB/s, {r.engine}, {r.workers} workers)"
     )
@@ -172,7 +187,8 @@ def _verify(args: argparse.Namespace) -> int:
         )
         return 0 if r.ok else 1
     quantized = [t for t in r.tensors if t.kind != "copy"]
-    print(f"{r.dst}: {r.mode}, {len(quantized)} quantized tensors checked, reference: {r.reference}"
+    done = "dequantized" if r.mode == "bf16" else "quantized"
+    print(f"{r.dst}: {r.mode}, {len(quantized)} {done} tensors checked, reference: {r.reference}"
           + (f" ({r.reference_elements} elements)" if r.reference_elements else ""))
     if r.overall_rel_error is not None:
         print(f"  overall relative error vs source: {r.overall_rel_error:.4f}")

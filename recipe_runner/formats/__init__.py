@@ -14,10 +14,12 @@ from recipe_runner.errors import user_error
 
 from . import bf16, fp8_block, int4_pack
 from .base import REGISTRY, Format, QuantConfig, as_object, as_strings
+from .bf16 import Bf16Params
 from .fp8_block import Fp8Params
 from .int4_pack import Int4Params
 
-Params = Fp8Params | Int4Params
+Params = Fp8Params | Int4Params | Bf16Params
+QuantParams = Fp8Params | Int4Params  # the formats `convert bf16` reads and `convert fp8|int4` write
 
 BF16: Format = bf16.FORMAT
 FP8: Format = fp8_block.FORMAT
@@ -34,7 +36,7 @@ def get(name: str) -> Format:
 
 
 def by_conversion(conversion: str) -> Format:
-    """The format `recipe-runner convert <conversion>` writes ("fp8", "int4")."""
+    """The format `recipe-runner convert <conversion>` writes ("fp8", "int4", "bf16")."""
     return CONVERSIONS[conversion]
 
 
@@ -87,7 +89,6 @@ def read_quantization_config(config: dict[str, Any] | None, where: str) -> Quant
     return QuantConfig(f"quantized ({method})", None, None, (), qc)
 
 
-__all__ = ["BF16", "CONVERSIONS", "FORMATS", "FP8", "INT4", "QUANT_TENSOR_SUFFIXES", "Format", "Fp8Params",
-           "Int4Params",
-           "Params", "QuantConfig", "by_conversion", "get", "nothing_quantized", "params_from_json",
-           "quantized_by_default", "read_quantization_config"]
+__all__ = ["BF16", "CONVERSIONS", "FORMATS", "FP8", "INT4", "QUANT_TENSOR_SUFFIXES", "Bf16Params", "Format",
+           "Fp8Params", "Int4Params", "Params", "QuantConfig", "QuantParams", "by_conversion", "get",
+           "nothing_quantized", "params_from_json", "quantized_by_default", "read_quantization_config"]

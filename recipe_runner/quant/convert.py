@@ -1,4 +1,5 @@
-"""`convert_checkpoint`: the whole conversion of a BF16 checkpoint directory into FP8 or INT4."""
+"""`convert_checkpoint`: the whole conversion of a BF16 checkpoint directory into FP8 or INT4, or of an FP8-block
+or INT4 pack-quantized one back into BF16."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from recipe_runner.errors import user_error
-from recipe_runner.formats import Params
+from recipe_runner.formats import Bf16Params, Params
 
 from .deps import require_torch
+from .dequant_plan import plan_dequantization
+from .dequant_source import read_dequant_source, without_quantization_config
 from .device import Engine, choose_engine, default_workers
 from .failures import os_failure
 from .fingerprint import fingerprint
@@ -86,14 +89,19 @@ def _convert(
         raise user_error(
             str(src / "config.json"),
             "is missing",
-            rule="the quantization_config is written into config.json",
+            rule="config.json says how the checkpoint is (to be) quantized",
             hint="point at a Hugging Face checkpoint directory (it has a config.json)",
         )
-    check_unquantized(ckpt)
+    source = read_dequant_source(ckpt.config, str(src / "config.json")) if isinstance(params, Bf16Params) else None
+    if source is None:
+        check_unquantized(ckpt)
     aux = _aux_files(ckpt)
     check_overlap(dst, src)  # DST itself is checked under its lock, below
     check_parent(dst)
-    layout = plan_conversion(ckpt, params)
+    if source is not None:
+        layout = plan_dequantization(ckpt, source.params)  # type: ignore[arg-type]
+    else:
+        layout = plan_conversion(ckpt, params)  # type: ignore[arg-type]
     if workers is not None and not 1 <= workers <= MAX_WORKERS:
         raise user_error(
             "--workers",
@@ -124,11 +132,13 @@ def _convert(
             _write_metadata(ckpt, layout, tmp)
             seconds = time.monotonic() - start
             summary = {
-                "quantized_tensors": len(layout.quantized),
+                "dequantized_tensors" if layout.source else "quantized_tensors": len(layout.quantized),
                 "kept_tensors": len(layout.kept),
                 "input_bytes": ckpt.total_bytes,
                 "output_bytes": layout.total_size,
             }
+            if source is not None:
+                summary["source_format"] = source.description
             rec = record(src.resolve(), params, source_fp, summary, manifest(tmp))
             (tmp / RECORD_NAME).write_text(json.dumps(rec, indent=2) + "\n")
     return ConversionResult(
@@ -148,20 +158,28 @@ def _convert(
 
 def _run(engine: Engine, layout: ConversionPlan, out: Path, workers: int, bar: Progress, allow_nonfinite: bool) -> None:
     """Run the layout with the engine's quantizer; only the torch engines import torch."""
+    from . import dequant_stream
     from .stream import Guard, cpu_quantizer, run_layout
 
     guard = Guard(allow_nonfinite)
+    fmt = layout.source
     if engine.name == "numpy":
-        run_layout(layout, out, workers, bar, cpu_quantizer(layout.params), guard)
+        numpy_engine = dequant_stream.cpu_dequantizer(fmt) if fmt else cpu_quantizer(layout.params)
+        run_layout(layout, out, workers, bar, numpy_engine, guard)
         return
     from .torch_stream import cuda_quantizer, one_thread_per_worker, torch_cpu_quantizer
 
     torch = require_torch()
     if engine.name == "cuda":
-        run_layout(layout, out, workers, bar, cuda_quantizer(torch, torch.device("cuda"), layout), guard)
+        cuda = torch.device("cuda")
+        cuda_engine = dequant_stream.cuda_dequantizer(torch, cuda, layout) if fmt else cuda_quantizer(
+            torch, cuda, layout)
+        run_layout(layout, out, workers, bar, cuda_engine, guard)
         return
     with one_thread_per_worker(torch):
-        run_layout(layout, out, workers, bar, torch_cpu_quantizer(torch, layout.params), guard)
+        cpu_engine = dequant_stream.torch_cpu_dequantizer(torch, fmt) if fmt else torch_cpu_quantizer(
+            torch, layout.params)
+        run_layout(layout, out, workers, bar, cpu_engine, guard)
 
 
 def _aux_files(ckpt: Checkpoint) -> list[Path]:
@@ -192,7 +210,10 @@ def _copy_aux_files(aux: list[Path], out: Path) -> tuple[str, ...]:
 
 def _write_metadata(ckpt: Checkpoint, layout: ConversionPlan, out: Path) -> None:
     config: dict[str, Any] = dict(ckpt.config or {})
-    config["quantization_config"] = layout.quantization_config()
+    if layout.source is not None:
+        config = without_quantization_config(config)
+    else:
+        config["quantization_config"] = layout.quantization_config()
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     index = {
         "metadata": {"total_size": layout.total_size},

@@ -65,3 +65,13 @@ def dequantize(q: torch.Tensor, scale: torch.Tensor, block: tuple[int, int]) -> 
         return (q.float().view(nb, bn, kb, bk) * scale.view(nb, 1, kb, 1)).view(n, k)
     full = scale.repeat_interleave(bn, dim=0)[:n].repeat_interleave(bk, dim=1)[:, :k]
     return q.float() * full
+
+
+def dequantize_bf16(q: torch.Tensor, scale: torch.Tensor, block: tuple[int, int]) -> torch.Tensor:
+    """The BF16 weight `convert bf16` writes: `bf16(float32(q) * float32(scale))`, rounded to nearest even.
+
+    THUDM/slime@624b824a:tools/fp8_cast_bf16.py:25-28 multiplies in float32 and stores into a tensor of the
+    default dtype, set to bfloat16 at line 45; our tiles follow the config's block size where its kernel
+    hard-codes 128 (line 31), the same for 128x128 checkpoints.
+    """
+    return dequantize(q, scale.float(), block).to(torch.bfloat16)

@@ -45,8 +45,11 @@ def unpack(packed: torch.Tensor, k: int) -> torch.Tensor:
     return codes.to(torch.int8) - _OFFSET
 
 
-def dequantize(packed: torch.Tensor, scale: torch.Tensor, k: int) -> torch.Tensor:
-    """`q * scale` in the scale dtype, each scale broadcast over its group (what compressed-tensors does)."""
+def dequantize(packed: torch.Tensor, scale: torch.Tensor, k: int, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """`float32(q) * float32(scale)`, each scale broadcast over its group, rounded to `dtype` (default: the scale
+    dtype, what compressed-tensors returns; `convert bf16` asks for bfloat16, what
+    THUDM/slime@624b824a:tools/convert_k2_thinking_int4_to_bf16.py:67-83 computes). The product of a 4-bit code
+    and a bf16 scale is exact in float32, so compressed-tensors' bf16 arithmetic gives the same bits."""
     n, groups = scale.shape
     codes = unpack(packed, k).float().view(n, groups, k // groups)
-    return (codes * scale.float().view(n, groups, 1)).view(n, k).to(scale.dtype)
+    return (codes * scale.float().view(n, groups, 1)).view(n, k).to(dtype or scale.dtype)

@@ -128,7 +128,7 @@ def int4_quantize(x: np.ndarray, group: int, dtype: str) -> tuple[np.ndarray, np
     return packed.view(np.int32), stored
 
 
-# ---- dequantization (verify), bit-identical to fp8.dequantize / int4.dequantize ----
+# ---- dequantization: float32 for verify (fp8.dequantize / int4.dequantize), BF16 bits for `convert bf16`
 
 @cache
 def _e4m3_values() -> np.ndarray:
@@ -175,3 +175,57 @@ def int4_dequantize(packed: np.ndarray, scale: np.ndarray, dtype: str) -> np.nda
         elif dtype != "F32":
             x = x.astype(NP_DTYPES[dtype]).astype(np.float32)
     return x
+
+
+@cache
+def _nibble_pairs() -> np.ndarray:
+    """uint64 per byte holding its two INT4 codes (low nibble first, stored nibble - 8) as two float32s: one
+    `take` turns packed bytes into float32 codes."""
+    b = np.arange(256)
+    pairs = (np.stack((b & 0xF, b >> 4), axis=-1) - _OFFSET).astype(np.float32)
+    return np.ascontiguousarray(pairs).view(np.uint64).reshape(256)
+
+
+def _bf16_bits(y: np.ndarray) -> np.ndarray:
+    """bf16_round for a fresh float32 array, in place where it can be (this is most of dequantization's time)."""
+    u = y.view(np.uint32)
+    r = u >> 16
+    r &= 1
+    r += 0x7FFF
+    r += u
+    r >>= 16
+    out = r.astype(np.uint16)
+    nan = np.isnan(y)
+    if nan.any():
+        out[nan] = 0x7FC0
+    return out
+
+
+def fp8_dequantize_bf16(q: np.ndarray, scale: np.ndarray, block: tuple[int, int]) -> np.ndarray:
+    """e4m3 bytes `[n, K]` and float32 tile scales -> bfloat16 bits `[n, K]`: bf16(float32(q) * scale), the
+    product in float32 (THUDM/slime@624b824a:tools/fp8_cast_bf16.py:25-28) and rounded to nearest even.
+    Rows start on a tile boundary; `scale` holds the tiles' rows `[ceil(n/bn), ceil(K/bk)]`.
+
+    Within a tile the result depends on the code alone, so each tile is one lookup in a 256-entry table of
+    that exact formula (the same bits as multiplying element by element, at a fraction of the passes).
+    """
+    n, k = q.shape
+    bn, bk = block
+    with np.errstate(over="ignore", invalid="ignore"):  # a huge scale overflows to Inf, as on every device
+        tables = _bf16_bits(_e4m3_values()[None, None, :] * scale[:, :, None])  # [tile rows, tile cols, 256]
+    out = np.empty((n, k), dtype=np.uint16)
+    for i in range(scale.shape[0]):
+        for j in range(scale.shape[1]):
+            rows, cols = slice(i * bn, (i + 1) * bn), slice(j * bk, (j + 1) * bk)
+            np.take(tables[i, j], q[rows, cols], out=out[rows, cols])
+    return out
+
+
+def int4_dequantize_bf16(packed: np.ndarray, scale: np.ndarray, group: int) -> np.ndarray:
+    """Packed bytes `[n, K/2]` and float32 group scales `[n, K/G]` -> bfloat16 bits `[n, K]`:
+    bf16(float32(q) * float32(scale)) (THUDM/slime@624b824a:tools/convert_k2_thinking_int4_to_bf16.py:67-83)."""
+    n, groups = scale.shape
+    x = _nibble_pairs().take(packed).view(np.float32).reshape(n, groups, group)
+    with np.errstate(over="ignore", invalid="ignore"):
+        x *= scale[:, :, None]
+    return _bf16_bits(x.reshape(n, groups * group))

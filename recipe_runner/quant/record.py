@@ -145,7 +145,7 @@ def conversion_matches(dst: Path | str, src: Path | str, mode: str, params: Mapp
     """True when DST holds a completed conversion of SRC's current content with these parameters.
 
     `params` uses the `conversion.json` keys: fp8 `{"block_size": [128, 128]}`; int4
-    `{"group_size": G}` plus optional `"ignore"` (defaults to slime's rules). Missing keys take defaults.
+    `{"group_size": G}` plus optional `"ignore"` (defaults to slime's rules); bf16 `{}`. Missing keys take defaults.
     Torch-free and cheap (see `fingerprint`): about 200 KiB read per file of SRC and DST. An unreadable,
     malformed, partial or foreign DST simply does not match.
     """

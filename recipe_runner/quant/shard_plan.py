@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from recipe_runner.errors import user_error
-from recipe_runner.formats import Params, nothing_quantized
+from recipe_runner.formats import Params, QuantParams, nothing_quantized
 from recipe_runner.formats.base import Entry
 
 from .header import OutTensor, ShardHeader, TensorInfo, encode_header, layout_tensors
@@ -19,13 +19,36 @@ from .source import Checkpoint
 
 
 @dataclass(frozen=True)
+class SourcePart:
+    """A companion source tensor a job also reads (a scale, a shape); it may sit in another shard."""
+
+    role: str  # its name suffix: weight_scale_inv | weight_scale | weight_shape
+    shard: ShardHeader
+    info: TensorInfo
+
+
+@dataclass(frozen=True)
 class TensorJob:
-    """One source tensor and the output tensors made from it; `kind` is `copy` or the conversion (fp8, int4)."""
+    """Source tensors and the output tensors made from them, written into `shard`'s output file.
+
+    `src` is the main tensor; `kind` is `copy` or the conversion. Quantizing reads it alone (`copy`: 1 output,
+    `fp8`: 2, `int4`: 3); dequantizing (`fp8-bf16`, `int4-bf16`) also reads its companions in `parts` and
+    writes one BF16 weight.
+    """
 
     kind: str
     shard: ShardHeader
     src: TensorInfo
     outputs: tuple[OutTensor, ...]
+    parts: tuple[SourcePart, ...] = ()
+
+    def part(self, role: str) -> SourcePart:
+        return next(p for p in self.parts if p.role == role)
+
+    @property
+    def nbytes(self) -> int:
+        """Source bytes this job reads (what the progress line counts)."""
+        return self.src.nbytes + sum(p.info.nbytes for p in self.parts)
 
 
 @dataclass(frozen=True)
@@ -44,8 +67,9 @@ class ShardPlan:
 class ConversionPlan:
     params: Params
     shards: tuple[ShardPlan, ...]
-    quantized: tuple[str, ...]  # source tensor names
+    quantized: tuple[str, ...]  # source tensor names (bf16: the main tensors dequantized)
     kept: tuple[str, ...]
+    source: QuantParams | None = None  # bf16: the format the source is dequantized from
 
     @property
     def weight_map(self) -> dict[str, str]:
@@ -57,6 +81,7 @@ class ConversionPlan:
         return sum(t.end - t.begin for s in self.shards for t in s.tensors)
 
     def quantization_config(self) -> dict[str, Any]:
+        """The block written into config.json (a bf16 output has none: record.py drops it)."""
         return self.params.format.quantization_config(self.params, self.kept)
 
 
@@ -73,7 +98,7 @@ def _kind(t: TensorInfo, params: Params) -> str:
     return params.mode
 
 
-def plan_conversion(ckpt: Checkpoint, params: Params) -> ConversionPlan:
+def plan_conversion(ckpt: Checkpoint, params: QuantParams) -> ConversionPlan:
     shards, quantized, kept = [], [], []
     for shard in ckpt.shards:
         kinds = {t.name: _kind(t, params) for t in shard.tensors.values()}

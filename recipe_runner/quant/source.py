@@ -186,7 +186,8 @@ def check_unquantized(ckpt: Checkpoint) -> None:
             str(ckpt.root / "config.json"),
             f"already has a quantization_config (quant_method={method!r})",
             rule="the source must be an unquantized BF16/FP16/FP32 checkpoint",
-            hint="convert from the original BF16 checkpoint",
+            hint="convert from the original BF16 checkpoint (an FP8-block or INT4 release: "
+            "`recipe-runner convert bf16 SRC BF16_DIR` first)",
         )
     for shard, t in ckpt.tensors():
         if t.name.endswith(QUANT_TENSOR_SUFFIXES) or (
@@ -196,7 +197,8 @@ def check_unquantized(ckpt: Checkpoint) -> None:
                 str(shard.path),
                 f"tensor {t.name!r} ({t.dtype}) is already quantized",
                 rule="the source must be an unquantized BF16/FP16/FP32 checkpoint",
-                hint="convert from the original BF16 checkpoint",
+                hint="convert from the original BF16 checkpoint (an FP8-block or INT4 release: "
+            "`recipe-runner convert bf16 SRC BF16_DIR` first)",
             )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
@@ -65,9 +65,19 @@ class Guard:
                 "or pass --allow-nonfinite to convert it anyway",
             )
 
+    def check_finite_output(self, job: TensorJob, finite: bool) -> None:
+        """Dequantizing: a NaN code, or a scale that is not finite or overflows BF16, gives NaN/Inf weights."""
+        if not finite and not self.allow_nonfinite:
+            raise user_error(
+                f"{job.shard.path}: {job.src.name}",
+                "dequantizes to NaN or Inf (a NaN code, or a scale that is not finite or overflows BF16)",
+                rule="the BF16 weights training starts from must be finite",
+                hint="fix the checkpoint, or pass --allow-nonfinite to convert it anyway",
+            )
 
-# (shard name, job, source fd, writer, progress, guard): quantize one tensor and write its outputs
-Quantizer = Callable[[str, TensorJob, int, Writer, Progress, Guard], None]
+
+# (output shard name, job, source fds by path, writer, progress, guard): convert one job's tensor(s), write outputs
+Quantizer = Callable[[str, TensorJob, Mapping[str, int], Writer, Progress, Guard], None]
 
 
 def read_into(fd: int, pos: int, view: memoryview, name: str) -> None:
@@ -133,19 +143,19 @@ def run_layout(
             os.ftruncate(fd, plan.file_size)
             dst_fds[plan.name] = fd
             for job in plan.jobs:
-                key = str(job.shard.path)
-                if key not in src_fds:
-                    src_fds[key] = os.open(job.shard.path, os.O_RDONLY)
-                    stack.callback(os.close, src_fds[key])
+                for path in (job.shard.path, *(p.shard.path for p in job.parts)):
+                    if str(path) not in src_fds:
+                        src_fds[str(path)] = os.open(path, os.O_RDONLY)
+                        stack.callback(os.close, src_fds[str(path)])
         writer = Writer(dst_fds, {p.name: len(p.header) for p in layout.shards})
         jobs = [(p.name, j) for p in layout.shards for j in p.jobs]
-        jobs.sort(key=lambda pj: -pj[1].src.nbytes)  # largest first so the pool does not end on one big tensor
+        jobs.sort(key=lambda pj: -pj[1].nbytes)  # largest first so the pool does not end on one big tensor
 
         def one(shard: str, job: TensorJob) -> None:
-            fd = src_fds[str(job.shard.path)]
             if job.kind != "copy":
-                quantize(shard, job, fd, writer, progress, guard)
+                quantize(shard, job, src_fds, writer, progress, guard)
                 return
+            fd = src_fds[str(job.shard.path)]
             out = job.outputs[0]
             copy_range(
                 fd, job.shard.data_start + job.src.begin, writer.fds[shard], writer.data_start[shard] + out.begin,
@@ -167,7 +177,10 @@ def run_layout(
 def cpu_quantizer(params: Params) -> Quantizer:
     """The numpy path: slabs small enough that a worker's temporaries stay in cache."""
 
-    def quantize(shard: str, job: TensorJob, fd: int, writer: Writer, progress: Progress, guard: Guard) -> None:
+    def quantize(
+        shard: str, job: TensorJob, fds: Mapping[str, int], writer: Writer, progress: Progress, guard: Guard
+    ) -> None:
+        fd = fds[str(job.shard.path)]
         t = job.src
         n, k = t.shape
         rb = row_bytes(t)

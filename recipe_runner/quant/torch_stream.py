@@ -12,7 +12,7 @@ and tests/quant/test_npmath.py.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -53,7 +53,10 @@ def torch_cpu_quantizer(torch: ModuleType, params: Params) -> Quantizer:
     """torch's CPU kernels, one slab at a time (run inside `one_thread_per_worker`)."""
     import numpy as np
 
-    def quantize(shard: str, job: TensorJob, fd: int, writer: Writer, progress: Progress, guard: Guard) -> None:
+    def quantize(
+        shard: str, job: TensorJob, fds: Mapping[str, int], writer: Writer, progress: Progress, guard: Guard
+    ) -> None:
+        fd = fds[str(job.shard.path)]
         t = job.src
         n, k = t.shape
         rb = row_bytes(t)
@@ -136,7 +139,10 @@ def cuda_quantizer(torch: ModuleType, device: Any, layout: ConversionPlan) -> Qu
             progress.advance(nbytes)
         slot.pending.clear()
 
-    def quantize(shard: str, job: TensorJob, fd: int, writer: Writer, progress: Progress, guard: Guard) -> None:
+    def quantize(
+        shard: str, job: TensorJob, fds: Mapping[str, int], writer: Writer, progress: Progress, guard: Guard
+    ) -> None:
+        fd = fds[str(job.shard.path)]
         import numpy as np
 
         stream, pair = slots()

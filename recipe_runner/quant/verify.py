@@ -15,67 +15,16 @@ checks the output in refcheck's child while this one streams the per-element che
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import refcheck
 from .deps import require_installed
 from .device import usable_cores
-from .source import INDEX_NAME, Checkpoint, open_checkpoint
+from .source import open_checkpoint
+from .verify_bf16 import is_dequantized_output, verify_dequantized
 from .verify_plan import plan_modules, read_mode
+from .verify_report import TensorCheck, VerifyReport, check_index, check_with_safetensors
 from .verify_stream import check_all
-
-
-@dataclass(frozen=True)
-class TensorCheck:
-    name: str  # the module's weight name, e.g. model.layers.0.mlp.experts.0.down_proj.weight
-    kind: str  # fp8 | int4 | copy
-    rel_error: float | None  # ||dequant - source|| / ||source||, when the source is given
-    max_abs_error: float | None
-
-
-@dataclass(frozen=True)
-class VerifyReport:
-    dst: Path
-    mode: str
-    reference: str  # which third-party dequantizer agreed with ours, or why none ran
-    tensors: tuple[TensorCheck, ...]
-    problems: tuple[str, ...]
-    overall_rel_error: float | None
-    reference_elements: int = 0  # elements the consumer's code dequantized
-    reference_seconds: dict[str, float] = field(default_factory=dict)  # its process's import and compare time
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-def _check_index(ckpt: Checkpoint, problems: list[str]) -> None:
-    if ckpt.index is None:
-        problems.append(f"{INDEX_NAME}: missing")
-        return
-    names = {t.name for _, t in ckpt.tensors()}
-    unmapped = names - set(ckpt.index["weight_map"])
-    if unmapped:
-        problems.append(f"{INDEX_NAME}: {len(unmapped)} tensor(s) not in weight_map, e.g. {sorted(unmapped)[0]}")
-    total = ckpt.index.get("metadata", {}).get("total_size")
-    if total != ckpt.total_bytes:
-        problems.append(f"{INDEX_NAME}: metadata.total_size is {total}, the shards hold {ckpt.total_bytes} bytes")
-
-
-def _check_with_safetensors(ckpt: Checkpoint, problems: list[str]) -> None:
-    """safetensors itself must open every shard and see the tensors our header reader sees."""
-    from safetensors import safe_open
-
-    for shard in ckpt.shards:
-        try:
-            with safe_open(str(shard.path), framework="np") as f:
-                names = set(f.keys())
-        except Exception as e:  # safetensors raises its own error types
-            problems.append(f"{shard.path.name}: safetensors cannot open it ({e})")
-            continue
-        if names != set(shard.tensors):
-            problems.append(f"{shard.path.name}: safetensors lists other tensors than its header")
 
 
 def verify_checkpoint(
@@ -85,14 +34,16 @@ def verify_checkpoint(
     `full_reference`: the consumer's dequantization of every element, not each tensor's first and last row block."""
     dst_ckpt = open_checkpoint(Path(dst))
     src_ckpt = open_checkpoint(Path(source)) if source is not None else None
+    if is_dequantized_output(dst_ckpt, src_ckpt):  # a `convert bf16` output: its own checks (verify_bf16.py)
+        return verify_dequantized(dst_ckpt, src_ckpt, workers)
     qc = read_mode(dst_ckpt)
     mode = qc.params.mode  # type: ignore[union-attr]
     require_installed("torch")  # the reference check's; not imported here
     ref = refcheck.start(dst_ckpt.root, mode, full_reference)  # imports while we stream
     try:
         plan = plan_modules(dst_ckpt, src_ckpt, qc)
-        _check_index(dst_ckpt, plan.problems)
-        _check_with_safetensors(dst_ckpt, plan.problems)
+        check_index(dst_ckpt, plan.problems)
+        check_with_safetensors(dst_ckpt, plan.problems)
         child = isinstance(ref, refcheck.ReferenceRun)  # its imports keep a core busy for seconds: leave it one
         check_all(plan.work, qc.params, workers or max(1, usable_cores() - child))  # type: ignore[arg-type]
         ref_result = ref.result() if ref is not None else None

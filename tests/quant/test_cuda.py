@@ -8,8 +8,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from recipe_runner.formats import Fp8Params, Int4Params
+from recipe_runner.formats import Bf16Params, Fp8Params, Int4Params
 from recipe_runner.quant.convert import convert_checkpoint
+from tests.quant.quantized_sources import int4_source, make_fp8_source, write
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -57,3 +58,34 @@ def test_cuda_equals_cpu_on_large_tricky_weights(tmp_path: Path, dtype: torch.dt
         convert_checkpoint(src, cuda, params, device="cuda", workers=3, progress=False)
         assert_same_tensors(cpu, tch)
         assert_same_tensors(cpu, cuda)
+
+
+def test_cuda_dequantization_equals_cpu_on_tricky_sources(tmp_path: Path) -> None:
+    """`convert bf16`: partial tiles, extreme scales, BF16/F16/F32 scales, scales in another shard."""
+    sources = [make_fp8_source(tmp_path / "fp8")] + [
+        int4_source(tmp_path / f"int4-{g}", g, dtype)
+        for g, dtype in ((32, torch.bfloat16), (64, torch.float16), (128, torch.float32))
+    ]
+    for src in sources:
+        outs = [tmp_path / f"{src.name}-{e}" for e in ("numpy", "torch-cpu", "cuda")]
+        for out, engine in zip(outs, ("numpy", "torch-cpu", "cuda"), strict=True):
+            convert_checkpoint(src, out, Bf16Params(), device=engine, workers=3, progress=False)
+        assert_same_tensors(outs[0], outs[1])
+        assert_same_tensors(outs[0], outs[2])
+
+
+def test_cuda_dequantization_spans_many_slabs(tmp_path: Path) -> None:
+    """Weights larger than a CUDA slab (16M elements), through both pinned slots, and a round trip."""
+    g = torch.Generator().manual_seed(1)
+    big = {"model.layers.0.mlp.experts.0.down_proj.weight": torch.randn(4100, 8192, generator=g).bfloat16(),
+           "model.layers.0.mlp.experts.0.up_proj.weight": torch.randn(777, 4096, generator=g).bfloat16()}
+    src = write(tmp_path / "src", [big], {"model_type": "x"})
+    for params in (Fp8Params(), Int4Params(128)):
+        q = tmp_path / params.mode
+        convert_checkpoint(src, q, params, device="numpy", progress=False)
+        cpu, cuda = tmp_path / f"{params.mode}-bf16-numpy", tmp_path / f"{params.mode}-bf16-cuda"
+        convert_checkpoint(q, cpu, Bf16Params(), device="numpy", progress=False)
+        convert_checkpoint(q, cuda, Bf16Params(), device="cuda", workers=2, progress=False)
+        assert_same_tensors(cpu, cuda)
+        assert load_file(str(next(cuda.glob("*.safetensors"))))["model.layers.0.mlp.experts.0.up_proj.weight"].dtype \
+            == torch.bfloat16
