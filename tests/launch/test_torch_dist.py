@@ -190,3 +190,34 @@ def test_launch_runs_torch_dist_as_a_ray_job_then_submits(tmp_path: Path, ray_ad
     err = capsys.readouterr().err
     assert "checkpoints.torch_dist" in err and f"{tmp_path}/absent/config.json not found" in err
     assert not (tmp_path / "record.json").exists()
+
+
+def test_a_downloaded_fp8_release_to_a_submitted_job_with_no_manual_step(tmp_path: Path) -> None:
+    """docs/launch.md's walk-through on a tiny FP8 release: dequant-bf16 (the real converter), torch-dist, submit;
+    the release itself is the rollout checkpoint; a second run of the script converts nothing."""
+    from tests.launch.slime_tools import tool_log as log
+
+    recipes = write_recipes(tmp_path)
+    write_slime_tools(tmp_path)
+    tiny_int4(tmp_path)  # the BF16 tiny model at tmp_path/hf, its config the recipe's model
+    assert main(["convert", "fp8", str(tmp_path / "hf"), str(tmp_path / "release"), "--quiet"]) == 0
+    p = plan("tiny-launch", ["precision=fp8-rollout", f"model.config={tmp_path}/hf",
+                             f"checkpoints.hf={tmp_path}/release", "checkpoints.ref_load=null",
+                             f"checkpoints.torch_dist={tmp_path}/made_torch_dist",
+                             "cluster.ray.address=http://127.0.0.1:1"], str(recipes))
+    assert [s.name for s in p.steps] == ["dequant-bf16", "torch-dist", "submit"]
+    assert p.rollout_checkpoint == str(tmp_path / "release")
+    script = render(p, "shell")
+    for run_no in (1, 2):
+        runs = tmp_path / f"run{run_no}"
+        (runs / "rr-bin").mkdir(parents=True)
+        (runs / "rr-bin" / "recipe-runner").write_text(RECIPE_RUNNER.format(python=sys.executable, repo=str(REPO)))
+        (runs / "rr-bin" / "recipe-runner").chmod(0o755)
+        result = run_script(runs, script, timeout=300, PATH=f"{runs}/bin:{runs}/rr-bin:{os.environ['PATH']}",
+                            RR_TOOL_LOG=str(tmp_path / "tools.log"))
+        assert result.code == 0, result.err
+        assert [c[1] if c[0] == "recipe-runner" else " ".join(c[:3]) for c in result.calls] == [
+            "convert", "torch-dist", "ray job submit"]
+    (call,) = log(tmp_path / "tools.log")
+    assert call["argv"][call["argv"].index("--hf-checkpoint") + 1] == str(tmp_path / "release-bf16")
+    assert json.loads((tmp_path / "release-bf16" / "conversion.json").read_text())["mode"] == "bf16"
