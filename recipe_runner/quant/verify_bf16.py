@@ -12,10 +12,7 @@ Streams row slabs like `verify` of quantized outputs.
 
 from __future__ import annotations
 
-import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -32,24 +29,19 @@ from .shard_plan import TensorJob
 from .source import Checkpoint
 from .stream import read_into, slab_rows, slabs
 from .verify_report import TensorCheck, VerifyReport, check_index, check_with_safetensors
+from .verify_stream import Reader
 
 Part = tuple[ShardHeader, TensorInfo]
-_COMPARE_CHUNK = 8 << 20
 _TORCH_DTYPES = {"F8_E4M3": "float8_e4m3fn", "BF16": "bfloat16", "F16": "float16", "F32": "float32",
                  "I32": "int32", "I64": "int64"}  # fmt: skip
 
 
-class _Reader:
-    """Row ranges of tensors as torch tensors, and byte comparisons; one descriptor per file, shared by threads."""
+class _Reader(Reader):
+    """verify's reader (descriptors, byte comparisons) with row ranges as torch tensors."""
 
     def __init__(self, torch: ModuleType) -> None:
-        self.torch, self.fds, self.lock = torch, {}, threading.Lock()
-
-    def fd(self, path: Path) -> int:
-        with self.lock:
-            if path not in self.fds:
-                self.fds[path] = os.open(path, os.O_RDONLY)
-            return self.fds[path]
+        super().__init__()
+        self.torch = torch
 
     def rows(self, part: Part, r0: int, r1: int) -> Any:
         shard, t = part
@@ -57,22 +49,6 @@ class _Reader:
         buf = self.torch.empty((r1 - r0) * row, dtype=self.torch.uint8)
         read_into(self.fd(shard.path), shard.data_start + t.begin + r0 * row, memoryview(buf.numpy()), t.name)
         return buf.view(getattr(self.torch, _TORCH_DTYPES[t.dtype])).view(r1 - r0, *t.shape[1:])
-
-    def same_bytes(self, a: Part, b: Part) -> bool:
-        (sa, ta), (sb, tb) = a, b
-        if ta.nbytes != tb.nbytes:
-            return False
-        for pos in range(0, ta.nbytes, _COMPARE_CHUNK):
-            n = min(_COMPARE_CHUNK, ta.nbytes - pos)
-            if os.pread(self.fd(sa.path), n, sa.data_start + ta.begin + pos) != os.pread(
-                self.fd(sb.path), n, sb.data_start + tb.begin + pos
-            ):
-                return False
-        return True
-
-    def close(self) -> None:
-        for fd in self.fds.values():
-            os.close(fd)
 
 
 def is_dequantized_output(dst: Checkpoint, source: Checkpoint | None) -> bool:
