@@ -130,10 +130,18 @@ def test_publish_refuses_a_dst_that_appeared_or_changed_meanwhile(tmp_path: Path
 # ---- 3. every exit path cleans up -----------------------------------------------------------------------------
 
 
+def _signals_at_default() -> None:
+    """The child as a terminal starts it: a suite run under `nohup` would hand it SIGHUP ignored, which the
+    converter rightly keeps ignored (quant/signals.py)."""
+    for s in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
 def test_signal_mid_conversion_removes_the_partial_output(slow_src: Path, tmp_path: Path, sig: int) -> None:
     dst = tmp_path / "D"
-    p = spawn("convert", "int4", slow_src, dst, "--group-size", "128", "--quiet", "--workers", "1")
+    p = spawn("convert", "int4", slow_src, dst, "--group-size", "128", "--quiet", "--workers", "1",
+              preexec=_signals_at_default)
     partial = wait_for(partial_of(dst), "the partial directory", p)
     os.kill(p.pid, signal.SIGSTOP)
     assert partial.exists() and not dst.exists()  # type: ignore[union-attr]  # caught mid-conversion
@@ -142,6 +150,18 @@ def test_signal_mid_conversion_removes_the_partial_output(slow_src: Path, tmp_pa
     code, _, err = finish(p)
     assert code == 128 + sig and signal.Signals(sig).name in err and "no partial output" in err
     assert family(dst) == []
+
+
+def test_a_sighup_the_caller_ignores_stays_ignored(slow_src: Path, tmp_path: Path) -> None:
+    """`nohup recipe-runner convert ...` survives the terminal closing: the conversion finishes."""
+    dst = tmp_path / "D"
+    p = spawn("convert", "int4", slow_src, dst, "--group-size", "128", "--quiet", "--workers", "1",
+              preexec=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    wait_for(partial_of(dst), "the partial directory", p)
+    os.kill(p.pid, signal.SIGHUP)
+    code, _, err = finish(p)
+    assert code == 0, err
+    assert (dst / "conversion.json").is_file() and group_of(dst) == 128
 
 
 def test_a_killed_runs_partial_is_removed_by_the_next_run(slow_src: Path, tmp_path: Path) -> None:
