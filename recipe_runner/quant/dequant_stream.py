@@ -79,8 +79,9 @@ def _bf16_finite(bits: np.ndarray) -> bool:
     return not bool(((bits.view(np.uint16) & 0x7F80) == 0x7F80).any())
 
 
-def cpu_dequantizer(fmt: QuantParams) -> Quantizer:
-    """numpy: the slab's bytes -> float32 by table lookups -> one float32 multiply -> bf16 rounding."""
+def _slab_engine(fmt: QuantParams, dequantize_slab: Any) -> Quantizer:
+    """The CPU engines' loop: per slab, `dequantize_slab(fds, job, slab, k, scale_info)` reads and dequantizes
+    it, returning (source bytes read, BF16 rows as 16-bit words, all finite); the loop checks, writes, counts."""
 
     def run(shard: str, job: TensorJob, fds: Mapping[str, int], writer: Writer, progress: Progress,
             guard: Guard) -> None:
@@ -89,20 +90,31 @@ def cpu_dequantizer(fmt: QuantParams) -> Quantizer:
         for s in _slabs(job, fmt, CPU_SLAB_ELEMENTS):
             if guard.stop.is_set():
                 return
-            q = np.empty((s.r1 - s.r0) * _row_bytes(job.src), dtype=np.uint8)
-            raw_scale = np.empty((s.s1 - s.s0) * _row_bytes(sc), dtype=np.uint8)
-            nbytes = _read_slab(fds, job, s, memoryview(q), memoryview(raw_scale))
-            scale = npmath.as_float(raw_scale, sc.dtype, (s.s1 - s.s0, sc.shape[1]))
-            if isinstance(fmt, Fp8Params):
-                out = npmath.fp8_dequantize_bf16(q.reshape(s.r1 - s.r0, k), scale, fmt.block_size)
-            else:
-                out = npmath.int4_dequantize_bf16(q.reshape(s.r1 - s.r0, k // 2), scale, fmt.group_size)
-            guard.check_finite_output(job, _bf16_finite(out))
+            nbytes, out, finite = dequantize_slab(fds, job, s, k, sc)
+            guard.check_finite_output(job, finite)
             writer.write(shard, job.outputs[0], s.r0 * k * _BF16, out)
             progress.advance(nbytes)
         _done_extra(job, progress)
 
     return run
+
+
+def cpu_dequantizer(fmt: QuantParams) -> Quantizer:
+    """numpy: the slab's bytes -> float32 by table lookups -> one float32 multiply -> bf16 rounding."""
+
+    def dequantize_slab(fds: Mapping[str, int], job: TensorJob, s: _Slab, k: int,
+                        sc: TensorInfo) -> tuple[int, np.ndarray, bool]:
+        q = np.empty((s.r1 - s.r0) * _row_bytes(job.src), dtype=np.uint8)
+        raw_scale = np.empty((s.s1 - s.s0) * _row_bytes(sc), dtype=np.uint8)
+        nbytes = _read_slab(fds, job, s, memoryview(q), memoryview(raw_scale))
+        scale = npmath.as_float(raw_scale, sc.dtype, (s.s1 - s.s0, sc.shape[1]))
+        if isinstance(fmt, Fp8Params):
+            out = npmath.fp8_dequantize_bf16(q.reshape(s.r1 - s.r0, k), scale, fmt.block_size)
+        else:
+            out = npmath.int4_dequantize_bf16(q.reshape(s.r1 - s.r0, k // 2), scale, fmt.group_size)
+        return nbytes, out, _bf16_finite(out)
+
+    return _slab_engine(fmt, dequantize_slab)
 
 
 def _torch_math(torch: ModuleType, fmt: QuantParams, q: Any, scale: Any, rows: int, k: int) -> Any:
@@ -120,24 +132,16 @@ _TORCH_SCALE = {"F32": "float32", "BF16": "bfloat16", "F16": "float16"}
 def torch_cpu_dequantizer(torch: ModuleType, fmt: QuantParams) -> Quantizer:
     """torch's CPU kernels, one slab at a time (run inside torch_stream.one_thread_per_worker)."""
 
-    def run(shard: str, job: TensorJob, fds: Mapping[str, int], writer: Writer, progress: Progress,
-            guard: Guard) -> None:
-        k = job.outputs[0].shape[1]
-        sc = _scale(job).info
-        for s in _slabs(job, fmt, CPU_SLAB_ELEMENTS):
-            if guard.stop.is_set():
-                return
-            q = torch.empty((s.r1 - s.r0) * _row_bytes(job.src), dtype=torch.uint8)
-            raw_scale = torch.empty((s.s1 - s.s0) * _row_bytes(sc), dtype=torch.uint8)
-            nbytes = _read_slab(fds, job, s, memoryview(q.numpy()), memoryview(raw_scale.numpy()))
-            scale = raw_scale.view(getattr(torch, _TORCH_SCALE[sc.dtype])).view(s.s1 - s.s0, sc.shape[1])
-            out = _torch_math(torch, fmt, q, scale, s.r1 - s.r0, k)
-            guard.check_finite_output(job, bool(torch.isfinite(out).all()))
-            writer.write(shard, job.outputs[0], s.r0 * k * _BF16, out.view(torch.int16).numpy())
-            progress.advance(nbytes)
-        _done_extra(job, progress)
+    def dequantize_slab(fds: Mapping[str, int], job: TensorJob, s: _Slab, k: int,
+                        sc: TensorInfo) -> tuple[int, np.ndarray, bool]:
+        q = torch.empty((s.r1 - s.r0) * _row_bytes(job.src), dtype=torch.uint8)
+        raw_scale = torch.empty((s.s1 - s.s0) * _row_bytes(sc), dtype=torch.uint8)
+        nbytes = _read_slab(fds, job, s, memoryview(q.numpy()), memoryview(raw_scale.numpy()))
+        scale = raw_scale.view(getattr(torch, _TORCH_SCALE[sc.dtype])).view(s.s1 - s.s0, sc.shape[1])
+        out = _torch_math(torch, fmt, q, scale, s.r1 - s.r0, k)
+        return nbytes, out.view(torch.int16).numpy(), bool(torch.isfinite(out).all())
 
-    return run
+    return _slab_engine(fmt, dequantize_slab)
 
 
 @dataclass
