@@ -74,8 +74,7 @@ def rollout_quantization(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     fmt = formats.get(mode(r.precision.mode).rollout_format)
     fix = fmt.conversion_hint(derive(r).bf16, r.precision.group_size)
     for message, hint in fmt.rollout_problems(ck.quantization, ck.names, r.precision.mode, fix):
-        yield error("checkpoint.rollout-quantization", field, f"{ck.root}/config.json: {message}", hint=hint,
-                    source="pain-points §1.2-1.3 (THUDM/slime#913, #1679; sgl-project/sglang#3491)")
+        yield error("checkpoint.rollout-quantization", field, f"{ck.root}/config.json: {message}", hint=hint)
 
 
 def int4_weights(ck: Checkpoint) -> dict:
@@ -107,14 +106,13 @@ def int4_group_size(r: Recipe, s: ModelShape) -> Iterator[Finding]:
         yield error("checkpoint.int4-group-size", "precision.group_size",
                     f"{ck.root} is packed with group size {g}, the recipe says {r.precision.group_size}: "
                     "weight updates are packed with the checkpoint's group size", hint=f"set precision.group_size="
-                    f"{g}, or convert again with --group-size {r.precision.group_size}", source=SLIME_INT4)
+                    f"{g}, or convert again with --group-size {r.precision.group_size}")
     env = job_env_vars(r).get("OPEN_TRAINING_INT4_GROUP_SIZE")
     if env is not None and env != str(g):
         yield warning("checkpoint.int4-env-group-size", "launch.env.OPEN_TRAINING_INT4_GROUP_SIZE",
                       f"OPEN_TRAINING_INT4_GROUP_SIZE={env} but {ck.root} is packed with group size {g}: "
                       "training fake-quantizes with other groups than the rollout uses",
-                      hint="make them equal (32 for Kimi-K2-Thinking)",
-                      source="pain-points §3.2 (radixark/miles#2478; THUDM/slime docs/en/advanced/low-precision.md)")
+                      hint="make them equal (32 for Kimi-K2-Thinking)")
 
 
 @rule("checkpoint.int4-ignore", "error", source="pain-points §1.8, §3.1 (THUDM/slime#1539)")
@@ -135,19 +133,17 @@ def int4_ignore_rules(r: Recipe, s: ModelShape) -> Iterator[Finding]:
             yield error("checkpoint.int4-ignore", field,
                         f"{ck.root}: the INT4 ignore rules leave {len(hit)} {what} weight(s) quantized, e.g. "
                         f"{hit[0]}", hint=f"add an ignore rule for the {what} to quantization_config.ignore "
-                        "(only routed experts may be INT4)", source="pain-points §1.8, §3.1 (THUDM/slime#1539)")
+                        "(only routed experts may be INT4)")
     if weights and not quantized:
         yield error("checkpoint.int4-nothing-quantized", field,
                     f"{ck.root}: the INT4 ignore rules exclude every weight: the rollout would run BF16",
-                    hint="narrow quantization_config.ignore so routed experts are quantized",
-                    source="reference §6.2 (a dense model quantizes nothing with slime's default rules)")
+                    hint="narrow quantization_config.ignore so routed experts are quantized")
     skipped = sorted(n for n in weights if ROUTED_EXPERT.match(n) and n not in quantized)
     if skipped and quantized:
         yield warning("checkpoint.int4-experts-ignored", field,
                       f"{ck.root}: {len(skipped)} routed-expert weight(s) are ignored, e.g. {skipped[0]}: they "
                       "stay BF16 in the rollout while QAT trains them quantized",
-                      hint="check the ignore rules for a router pattern that also swallows expert gate/up_proj",
-                      source="pain-points §1.8 (volcengine/verl#7519)")
+                      hint="check the ignore rules for a router pattern that also swallows expert gate/up_proj")
 
 
 @rule("checkpoint.ref-load", "error", source="slime FAQ Q1 (THUDM/slime@624b824a:docs/en/get_started/qa.md); "
@@ -162,9 +158,7 @@ def ref_load_is_megatron(r: Recipe, s: ModelShape) -> Iterator[Finding]:
                     f"{root} has no {TRACKER}{hf}: Megatron would not load it and "
                     "training produces garbled text", hint=f"point {field} at a new directory: the plan's "
                     "torch-dist step converts the BF16 checkpoint into it with slime's "
-                    "tools/convert_hf_to_torch_dist.py",
-                    source="slime FAQ Q1 (THUDM/slime@624b824a:docs/en/get_started/qa.md); "
-                    "THUDM/slime@624b824a:slime/utils/arguments.py:1775-1783")
+                    "tools/convert_hf_to_torch_dist.py")
 
 
 @rule("checkpoint.torch-dist-args", "error",
@@ -184,9 +178,7 @@ def torch_dist_model_args(r: Recipe, s: ModelShape) -> Iterator[Finding]:
         yield error("checkpoint.torch-dist-args", "checkpoints.torch_dist",
                     f"{ck.torch_dist} was converted with other model args than training uses "
                     f"(differing: {' '.join(diff)})", hint="delete it so the torch-dist step converts again, or "
-                    "set checkpoints.torch_dist to a new directory",
-                    source="THUDM/slime@624b824a:docs/en/get_started/quick_start.md:74-90 (the model args of the "
-                    "conversion are the training run's)")
+                    "set checkpoints.torch_dist to a new directory")
 
 
 @rule("checkpoint.hf-format", "warning", source="recipe_runner/source_format.py (config.json first)")
@@ -197,8 +189,7 @@ def hf_format_agrees(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     if said and ck.source.config is not None and said != ck.source.format:
         yield warning("checkpoint.hf-format", "checkpoints.hf_format",
                       f"says {said}, but {ck.source.origin} says {ck.source.format}: the plan follows the file",
-                      hint="drop checkpoints.hf_format (it is read from config.json where readable), or fix it",
-                      source="recipe_runner/source_format.py (the order in which the format is read)")
+                      hint="drop checkpoints.hf_format (it is read from config.json where readable), or fix it")
 
 
 @rule("checkpoint.dequant-source", "error",
@@ -214,8 +205,7 @@ def dequant_source(r: Recipe, s: ModelShape) -> Iterator[Finding]:
         yield error("checkpoint.dequant-source", "checkpoints.hf",
                     f"{release.root} declares {ck.source.format} ({ck.source.origin}) but holds no *.{suffix} "
                     "tensors: there is nothing to dequantize", hint="if its weights are BF16, delete the stale "
-                    "quantization_config from its config.json; else restore the release's files",
-                    source="THUDM/slime@624b824a:tools/fp8_cast_bf16.py, tools/convert_k2_thinking_int4_to_bf16.py")
+                    "quantization_config from its config.json; else restore the release's files")
 
 
 @rule("checkpoint.conversion-source", "error",
@@ -233,8 +223,7 @@ def conversion_source(r: Recipe, s: ModelShape) -> Iterator[Finding]:
         yield error("checkpoint.conversion-source", field,
                     f"{source.root} has a quantization_config ({source.quantization.get('quant_method')}): the "
                     "conversion sources must be BF16", hint="leave checkpoints.bf16 unset: the plan then "
-                    f"dequantizes the release (recipe-runner convert bf16 {ck.hf} {ck.hf}-bf16)",
-                    source="pain-points §1.4, §3.4 (radixark/miles#1530; THUDM/slime quick_start.md)")
+                    f"dequantizes the release (recipe-runner convert bf16 {ck.hf} {ck.hf}-bf16)")
 
 
 # The HF fields slime's start-up check compares with the model args (_hf_validate_args).
@@ -268,6 +257,5 @@ def model_config_matches(r: Recipe, s: ModelShape) -> Iterator[Finding]:
             rest = f" (and {len(diff) - 1} more field(s))" if len(diff) > 1 else ""
             yield error("checkpoint.model-config", "model.config",
                         f"{ck.root}/config.json has {k}={got!r}, the recipe's model {r.model.config!r} has "
-                        f"{want!r}{rest}", hint=f"set model.config={ck.root} (a 2507 variant is another model)",
-                        source=f"{HF_VALIDATE} (THUDM/slime#641, radixark/miles#742)")
+                        f"{want!r}{rest}", hint=f"set model.config={ck.root} (a 2507 variant is another model)")
 
