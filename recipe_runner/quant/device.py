@@ -33,11 +33,14 @@ class Engine:
 # tables in docs/converter.md): start is the median `process s - convert s`, rates the 24 GiB runs.
 # IO_GIB_S caps every engine: the fastest whole-run rate seen (CUDA FP8 writes half the bytes it reads;
 # INT4's many small MoE tensors cap near the numpy rate).
-# `convert bf16`, GiB/s of quantized input (it writes 2x (FP8) to 3.6x (INT4) the bytes it reads). Not yet
-# measured whole-run on the H200 machine (`benchmarks/convert.py --bf16`): single-thread slab kernels on the
-# 2-core host ran numpy 0.13 GiB/s from FP8 and 0.07 from INT4, torch 0.11 and 0.20; these are scaled by the
-# ratio of the H200 whole-run quantizing rates above to that host's quantizing kernels, the slower source format
-# taken. On the loaded 2-core host whole runs are bound by writing the BF16 output (see docs/converter.md).
+# `convert bf16`, GiB/s of quantized input (it writes 2x (FP8) to 3.6x (INT4) the bytes it reads), estimated:
+# single-thread slab kernels on the 2-core host ran numpy 0.13 GiB/s from FP8 and 0.07 from INT4, torch 0.11 and
+# 0.20; these are scaled by the ratio of the H200 whole-run quantizing rates above to that host's quantizing
+# kernels, the slower source format taken. On the loaded 2-core host whole runs are bound by writing the BF16
+# output. The H200 whole run (`benchmarks/convert.py --bf16`, docs/converter.md) measured per worker numpy
+# 0.021-0.022 (FP8) and 0.032-0.034 (INT4), torch-cpu 0.071-0.085 and 0.025-0.036, CUDA 1.34-1.41 and
+# 0.82-0.99 in total, so `auto` takes numpy there, 3x slower than CUDA from FP8. Not refit yet: numpy's FP8
+# rate does not scale with cores as this model assumes, and the rates decide the choice on every host.
 BF16_IO_GIB_S = 2.0
 BF16_RATES = {"numpy": 0.085, "torch-cpu": 0.05, "cuda": 2.0}
 IO_GIB_S = {"fp8": 6.0, "int4": 2.8, "bf16": BF16_IO_GIB_S}
