@@ -171,7 +171,7 @@ def run(spec: dict) -> int:
                 print(f"error: torch-dist: slime's converter exited with {code}", file=sys.stderr)
         if code != 0:
             print(f"error: torch-dist: {save} was not written", file=sys.stderr)
-            return 1
+            return EXIT_BAD_INPUT if code == EXIT_BAD_INPUT and spec.get("nnodes", 1) > 1 else 1
         return publish(spec, out, save)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -237,6 +237,21 @@ def node_torchrun(argv: list[str], cwd: str, env: dict[str, str]) -> int:
         raise
 
 
+def unreachable(address: str, timeout_s: float = 10) -> str | None:
+    """Why nothing listens at the GCS address HOST:PORT (None: something does, or "auto"): Ray's own connect retries
+    for minutes and then exits the process."""
+    if address == "auto":
+        return None
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except ValueError:
+        return "not HOST:PORT"
+    except OSError as e:
+        return e.strerror or type(e).__name__
+    return None
+
+
 def on_nodes(spec: dict, hf: str, out: str, env: dict[str, str]) -> int:
     """torchrun on `nnodes` nodes of the Ray cluster, one Ray task per node in a STRICT_SPREAD placement group: 0 when
     every node's torchrun exited 0, else 1 (the others cancelled)."""
@@ -248,7 +263,18 @@ def on_nodes(spec: dict, hf: str, out: str, env: dict[str, str]) -> int:
         ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     connected = ray.is_initialized()
     if not connected:
-        ray.init(address=spec.get("ray_address") or "auto", logging_level="WARNING")
+        address = spec.get("ray_address") or "auto"
+        why = unreachable(address)
+        if why is None:
+            try:
+                ray.init(address=address, logging_level="WARNING")
+            except (ConnectionError, RuntimeError, ValueError, SystemExit) as e:  # Ray's core worker exits on some
+                why = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        if why is not None:
+            print(f"{BAD_INPUT}no Ray cluster answers at {address} ({why}): the step runs on the nodes of a running "
+                  "cluster; start it first (the plan's ray-head and ray-workers steps) or pass its head's HOST:PORT "
+                  "(--ray-address)", file=sys.stderr)
+            return EXIT_BAD_INPUT
     nnodes, gpus = spec["nnodes"], spec.get("gpus_per_node", 0)
     bundle = {"CPU": 1, **({"GPU": gpus} if gpus else {})}
     group = placement_group([bundle] * nnodes, strategy="STRICT_SPREAD")

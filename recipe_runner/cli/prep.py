@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from recipe_runner import api
+from recipe_runner import api, extras
 
 
 def positive(text: str) -> int:
@@ -54,6 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_torch_dist(args: argparse.Namespace) -> int:
     model_args = args.model_args[1:] if args.model_args[:1] == ["--"] else args.model_args
+    if args.nnodes > 1:
+        extras.require("launch", "torch-dist --nnodes")  # across nodes it places the torchruns through Ray
     return api.torch_dist(args.hf, args.save, args.slime, [p for p in args.pythonpath.split(":") if p],
                           args.nproc_per_node, model_args, args.nnodes, args.gpus_per_node, args.ray_address)
 

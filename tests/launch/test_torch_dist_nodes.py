@@ -124,3 +124,13 @@ def test_launch_runs_it_as_a_ray_job_across_the_nodes(two_nodes: tuple[str, str,
     seen = ranks(log)[before:]
     assert sorted((r["rank"], r["world"]) for r in seen) == [(0, 2), (1, 2)]
     assert "--num-layers" in seen[0]["argv"]
+
+
+def test_no_cluster_at_the_address_is_exit_2_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    argv = command(tmp_path, f"127.0.0.1:{free_port()}")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "no Ray cluster answers at 127.0.0.1:" in err and "--ray-address" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hf", "slime"]
