@@ -18,6 +18,7 @@ from recipe_runner.ckpt_paths import derive
 from recipe_runner.compose import _did_you_mean, find_recipe, flatten_keys, hydra_inputs
 from recipe_runner.errors import user_error
 from recipe_runner.resolve import resolve
+from recipe_runner.torch_dist import layout
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,12 @@ def explain(name: str, key: str, overrides: list[str] | tuple[str, ...] = (), re
         paths = derive(resolved.recipe, resolved.shape.config)
         field = key.removeprefix("checkpoints.")
         value, setter = paths.value(field), paths.origins[field]
+    elif value is None and key == "checkpoints.torch_dist_nodes":
+        where = layout(resolved)
+        value = where.nnodes
+        setter = (f"derived: the fewest of cluster.nodes whose GPUs hold the BF16 weights ({where.nnodes} x "
+                  f"{where.nproc_per_node} processes, about {where.gb_per_gpu:.0f} GB per GPU; "
+                  "recipe_runner/torch_dist.py)")
     else:
         setter = "the schema default (recipe_runner/spec.py)"
     return Explanation(key, value, setter, tuple(files))

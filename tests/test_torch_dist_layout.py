@@ -11,6 +11,7 @@ import pytest
 from recipe_runner import prep_steps
 from recipe_runner.api import plan
 from recipe_runner.compose import list_recipes
+from recipe_runner.explain import explain
 from recipe_runner.prep_steps import TorchDist
 from recipe_runner.resolve import resolve
 from recipe_runner.torch_dist import HBM_SHARE, layout, tool_pipeline
@@ -92,3 +93,10 @@ def test_a_dense_model_splits_no_experts() -> None:
     where = layout(resolve("qwen3-32b-bf16", ("cluster.gpu=A100", "cluster.gpus_per_node=2")))
     assert (where.nnodes, where.nproc_per_node, where.pipeline, where.expert, where.args) == (1, 2, 2, 1, [])
     assert math.isclose(where.gb_per_gpu, 33.5, rel_tol=0.05)  # 64 layers of Qwen3-32B (65.5 GB BF16) in two
+
+
+def test_explain_says_how_many_nodes_and_why() -> None:
+    shown = explain("kimi-k2-thinking-int4", "checkpoints.torch_dist_nodes")
+    assert shown.value == 4 and shown.setter.startswith("derived: the fewest of cluster.nodes")
+    given = explain("kimi-k2-thinking-int4", "checkpoints.torch_dist_nodes", ["checkpoints.torch_dist_nodes=5"])
+    assert given.value == 5 and "command-line override" in given.setter
