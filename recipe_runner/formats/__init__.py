@@ -28,6 +28,7 @@ FORMATS: dict[str, Format] = dict(REGISTRY)
 CONVERSIONS: dict[str, Format] = {f.conversion: f for f in FORMATS.values() if f.conversion}
 # Tensor-name suffixes that only a quantized checkpoint holds (a conversion source must have none).
 QUANT_TENSOR_SUFFIXES = tuple(dict.fromkeys(s for f in FORMATS.values() for s in f.marker_suffixes))
+QUANT_TENSOR_DTYPES = tuple(dict.fromkeys(d for f in FORMATS.values() for d in f.marker_dtypes))  # dtype prefixes
 
 
 def get(name: str) -> Format:
@@ -89,6 +90,6 @@ def read_quantization_config(config: dict[str, Any] | None, where: str) -> Quant
     return QuantConfig(f"quantized ({method})", None, None, (), qc)
 
 
-__all__ = ["BF16", "CONVERSIONS", "FORMATS", "FP8", "INT4", "QUANT_TENSOR_SUFFIXES", "Bf16Params", "Format",
-           "Fp8Params", "Int4Params", "Params", "QuantConfig", "QuantParams", "by_conversion", "get",
-           "nothing_quantized", "params_from_json", "quantized_by_default", "read_quantization_config"]
+__all__ = ["BF16", "CONVERSIONS", "FORMATS", "FP8", "INT4", "QUANT_TENSOR_DTYPES", "QUANT_TENSOR_SUFFIXES",
+           "Bf16Params", "Format", "Fp8Params", "Int4Params", "Params", "QuantConfig", "QuantParams", "by_conversion",
+           "get", "nothing_quantized", "params_from_json", "quantized_by_default", "read_quantization_config"]

@@ -19,7 +19,13 @@ from recipe_runner.errors import user_error
 if TYPE_CHECKING:
     import torch
 
+    from recipe_runner.quant.dequant_plan import SourceTensors
+    from recipe_runner.quant.header import TensorInfo
+    from recipe_runner.quant.shard_plan import SourcePart
+
 Entry = tuple[str, str, tuple[int, ...]]  # (tensor name, safetensors dtype, shape)
+# The scale dtypes `convert bf16` reads: DeepSeek writes F32 scales, compressed-tensors the weight dtype.
+SCALE_DTYPES = ("F32", "BF16", "F16")
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,15 @@ class QuantConfig:
     raw: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class DequantModule:
+    """One quantized module of a `convert bf16` source, checked against its format: what it dequantizes to."""
+
+    base: str  # `<mod>`: the BF16 weight written is BF16's `module_parts(base)["weight"]`
+    shape: tuple[int, int]  # the BF16 weight's
+    parts: tuple[SourcePart, ...]  # the companions read with the main tensor (scales, shape), in any shard
+
+
 class Format:
     """One checkpoint format. Subclasses set the class attributes and override what applies to them."""
 
@@ -40,10 +55,12 @@ class Format:
     conversion: ClassVar[str | None] = None  # `recipe-runner convert <conversion>`, Params.mode, conversion.json mode
     quant_method: ClassVar[str | None] = None  # the quantization_config.quant_method it writes and reads
     marker_suffixes: ClassVar[tuple[str, ...]] = ()  # tensor-name suffixes only its quantized checkpoints hold
+    marker_dtypes: ClassVar[tuple[str, ...]] = ()  # safetensors dtype prefixes only its quantized checkpoints hold
     aux_suffixes: ClassVar[tuple[str, ...]] = ()  # per-module tensors besides the one counted as the weight
     estimate_quantizes: ClassVar[tuple[str, ...]] = ()  # estimate.ParamCounts fields it stores quantized
     nothing_quantized_rule: ClassVar[str] = ""  # why a conversion found no tensor to quantize
     scale_role: ClassVar[str] = ""  # the `module_parts` role holding the scales
+    dequant_rule: ClassVar[str] = ""  # the tensors one quantized module is dequantized from (`convert bf16`'s rule)
 
     def bytes_per_param(self, group_size: int) -> float:
         """Bytes per quantized parameter, scales included (estimate.py)."""
@@ -79,6 +96,12 @@ class Format:
     def module_parts(self, base: str) -> dict[str, str]:
         """Role -> tensor name of one quantized module (the roles `dequantize` takes)."""
         return {"weight": f"{base}.weight"}
+
+    def dequant_module(self, source: SourceTensors, t: TensorInfo, params: Any) -> DequantModule | None:
+        """When `t` is the main tensor of one of this format's quantized modules, that module with its companions
+        (`module_parts`) looked up in `source`, all checked; None for any other tensor. What does not fit the
+        format is a UserError from `source.bad` naming the tensor and its shard."""
+        return None
 
     def block_rows(self, params: Any) -> int:
         """Row alignment of a slab: slabs of whole scale blocks give the same bits as the whole tensor."""

@@ -13,11 +13,24 @@ from typing import TYPE_CHECKING, Any
 from recipe_runner.errors import user_error
 from recipe_runner.quant.jsonfile import is_int
 
-from .base import Entry, Format, QuantConfig, as_strings, module_name, quantizable, register
+from .base import (
+    SCALE_DTYPES,
+    DequantModule,
+    Entry,
+    Format,
+    QuantConfig,
+    as_strings,
+    module_name,
+    quantizable,
+    register,
+)
 from .fp8_tiles import scale_shape
 
 if TYPE_CHECKING:
     import torch
+
+    from recipe_runner.quant.dequant_plan import SourceTensors
+    from recipe_runner.quant.header import TensorInfo
 
 # The block every consumer loads: SGLang/vLLM/slime and every published block-FP8 checkpoint use 128 x 128
 # (THUDM/slime@624b824a:tools/convert_hf_to_fp8.py; deepseek-ai/DeepSeek-V3@9b4e9788 config.json).
@@ -92,8 +105,10 @@ class Fp8Block(Format):
     conversion = "fp8"
     quant_method = "fp8"
     marker_suffixes = ("weight_scale_inv", "input_scale")
+    marker_dtypes = ("F8_",)
     aux_suffixes = (".weight_scale_inv",)
     scale_role = "weight_scale_inv"
+    dequant_rule = "FP8 `weight` + `weight_scale_inv` [ceil(N/bn), ceil(K/bk)]"
     estimate_quantizes = ("linears", "experts")  # every linear but the router (FP8_KEEP_SUBSTRINGS)
     nothing_quantized_rule = "only 2-D `.weight` tensors outside the keep rules are quantized"
 
@@ -128,6 +143,21 @@ class Fp8Block(Format):
 
     def module_parts(self, base: str) -> dict[str, str]:
         return {"weight": f"{base}.weight", "weight_scale_inv": f"{base}.weight_scale_inv"}
+
+    def dequant_module(self, source: SourceTensors, t: TensorInfo, params: Fp8Params) -> DequantModule | None:
+        """Every float8 tensor is taken as a weight, so one that is not a 2-D e4m3 `.weight` is refused, not
+        copied; its scale grid covers partial tiles."""
+        if not t.dtype.startswith(self.marker_dtypes):
+            return None
+        base = self.quantized_base(t.name, t.dtype, t.shape)  # None: a float8 other than e4m3
+        if base is None or not t.name.endswith(".weight") or len(t.shape) != 2:
+            raise source.bad(t.name, f"is {t.dtype} {list(t.shape)}, not a 2-D float8_e4m3fn `.weight`",
+                             rule="block-FP8 checkpoints (DeepSeek-V3 style) store 2-D e4m3 weights")
+        n, k = t.shape
+        role = self.scale_role
+        scale = source.companion(t, role, self.module_parts(base)[role], SCALE_DTYPES,
+                                 scale_shape((n, k), params.block_size))
+        return DequantModule(base, (n, k), (scale,))
 
     def block_rows(self, params: Fp8Params) -> int:
         return params.block_size[0]

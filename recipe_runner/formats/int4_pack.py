@@ -9,6 +9,7 @@ kernel conventions, bit-identical) lives in quant/int4.py (torch) and quant/npma
 from __future__ import annotations
 
 import re
+import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -16,15 +17,30 @@ from typing import TYPE_CHECKING, Any
 from recipe_runner.errors import user_error
 from recipe_runner.quant.jsonfile import is_int
 
-from .base import Entry, Format, QuantConfig, as_object, as_strings, module_name, quantizable, register
+from .base import (
+    SCALE_DTYPES,
+    DequantModule,
+    Entry,
+    Format,
+    QuantConfig,
+    as_object,
+    as_strings,
+    module_name,
+    quantizable,
+    register,
+)
 
 if TYPE_CHECKING:
     import torch
+
+    from recipe_runner.quant.dequant_plan import SourceTensors
+    from recipe_runner.quant.header import TensorInfo
 
 # INT4 group sizes: SGLang's Marlin kernels, which serve compressed-tensors WNA16 (MoE included), take
 # 32, 64 and 128 (sgl-project/sglang@006d0961:python/sglang/srt/layers/quantization/marlin_utils.py:40,
 # MARLIN_SUPPORTED_GROUP_SIZES; -1 is channel-wise, not group); the recipe schema allows the same three.
 INT4_GROUP_SIZES = (32, 64, 128)
+SHAPE_DTYPES = {"I64": "<2q", "I32": "<2i"}  # `weight_shape`: compressed-tensors writes int64, slime int32 (struct)
 
 
 @dataclass(frozen=True)
@@ -174,6 +190,7 @@ class Int4Pack(Format):
     marker_suffixes = ("weight_scale", "weight_packed", "weight_zero_point")
     aux_suffixes = (".weight_scale", ".weight_shape", ".weight_zero_point")
     scale_role = "weight_scale"
+    dequant_rule = "INT4 `weight_packed` [N, K/8] + `weight_scale` [N, K/G] + `weight_shape` (N, K)"
     estimate_quantizes = ("experts",)  # routed experts only (KEEP)
     nothing_quantized_rule = "the default ignore rules keep everything but routed experts"
 
@@ -240,6 +257,35 @@ class Int4Pack(Format):
 
     def module_parts(self, base: str) -> dict[str, str]:
         return {r: f"{base}.{r}" for r in ("weight_packed", "weight_scale", "weight_shape")}
+
+    def dequant_module(self, source: SourceTensors, t: TensorInfo, params: Int4Params) -> DequantModule | None:
+        """A symmetric module: int32 words, `weight_shape` (read here) fitting them, groups tiling K."""
+        base = self.quantized_base(t.name, t.dtype, t.shape)
+        if base is None:
+            return None
+        if t.dtype != "I32" or len(t.shape) != 2:
+            raise source.bad(t.name, f"is {t.dtype} {list(t.shape)}, not a 2-D int32 [N, K/8] tensor",
+                             rule="pack-quantized INT4 packs 8 codes per int32 along the input dim")
+        for clash in (f"{base}.weight", f"{base}.weight_zero_point"):
+            if clash in source:
+                raise source.bad(clash, f"sits beside {t.name}",
+                                 rule="a symmetric INT4 module has weight_packed, weight_scale and weight_shape only "
+                                      "(a zero point means asymmetric INT4, which is not supported)")
+        names = self.module_parts(base)
+        shape_part = source.companion(t, "weight_shape", names["weight_shape"], tuple(SHAPE_DTYPES), (2,))
+        shape = struct.unpack(SHAPE_DTYPES[shape_part.info.dtype], source.read(shape_part))
+        n, packed_cols = t.shape
+        if shape[0] != n or shape[1] <= 0 or -(-shape[1] // 8) != packed_cols:
+            raise source.bad(shape_part.info.name,
+                             f"holds {list(shape)}, which does not fit {t.name} {list(t.shape)} (N, ceil(K/8))")
+        k, g = shape[1], params.group_size
+        if k % g:
+            raise source.bad(t.name, f"has input dim {k}, not a multiple of the group size {g}",
+                             rule="groups must tile the input dim (compressed-tensors' decompressor refuses it too)",
+                             hint="check quantization_config.config_groups.group_0.weights.group_size")
+        role = self.scale_role
+        scale = source.companion(t, role, names[role], SCALE_DTYPES, (n, k // g))
+        return DequantModule(base, (n, k), (scale, shape_part))
 
     def slab(self, read: Callable[[str, int, int], torch.Tensor], r0: int, r1: int,
              params: Int4Params) -> dict[str, torch.Tensor]:

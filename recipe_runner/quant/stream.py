@@ -126,6 +126,23 @@ def row_align(params: Params) -> int:
     return params.format.block_rows(params)
 
 
+def cpu_slabs(job: TensorJob, fds: Mapping[str, int], params: Params,
+              guard: Guard) -> Iterator[tuple[int, int, np.ndarray]]:
+    """The CPU engines' reads of one source tensor: rows [r0, r1) as raw bytes in one reused buffer, slabs of
+    whole scale blocks near CPU_SLAB_ELEMENTS; ends early once the run is failing."""
+    fd, t = fds[str(job.shard.path)], job.src
+    n, k = t.shape
+    rb = row_bytes(t)
+    step = slab_rows(k, row_align(params), CPU_SLAB_ELEMENTS)
+    buf = np.empty(min(n, step) * rb, dtype=np.uint8)
+    for r0, r1 in slabs(n, step):
+        if guard.stop.is_set():
+            return
+        raw = buf[: (r1 - r0) * rb]
+        read_into(fd, job.shard.data_start + t.begin + r0 * rb, memoryview(raw), t.name)
+        yield r0, r1, raw
+
+
 def run_layout(
     layout: ConversionPlan, out_dir: Path, workers: int, progress: Progress, quantize: Quantizer, guard: Guard
 ) -> None:
@@ -180,21 +197,13 @@ def cpu_quantizer(params: Params) -> Quantizer:
     def quantize(
         shard: str, job: TensorJob, fds: Mapping[str, int], writer: Writer, progress: Progress, guard: Guard
     ) -> None:
-        fd = fds[str(job.shard.path)]
         t = job.src
         n, k = t.shape
-        rb = row_bytes(t)
-        step = slab_rows(k, row_align(params), CPU_SLAB_ELEMENTS)
-        buf = np.empty(min(n, step) * rb, dtype=np.uint8)
         if isinstance(params, Int4Params):
             writer.write(shard, job.outputs[2], 0, np.array([n, k], dtype=np.int64))
         else:
             floor = npmath.fp8_amax_floor(t.dtype)
-        for r0, r1 in slabs(n, step):
-            if guard.stop.is_set():
-                return
-            raw = buf[: (r1 - r0) * rb]
-            read_into(fd, job.shard.data_start + t.begin + r0 * rb, memoryview(raw), t.name)
+        for r0, r1, raw in cpu_slabs(job, fds, params, guard):
             x = npmath.as_float(raw, t.dtype, (r1 - r0, k))
             if isinstance(params, Fp8Params):
                 q, s = npmath.fp8_quantize(x, floor, params.block_size)

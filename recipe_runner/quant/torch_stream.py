@@ -23,7 +23,7 @@ from recipe_runner.formats import Fp8Params, Params
 from . import fp8, int4
 from .progress import Progress
 from .shard_plan import ConversionPlan, TensorJob
-from .stream import CPU_SLAB_ELEMENTS, Guard, Quantizer, Writer, read_into, row_align, row_bytes, slab_rows, slabs
+from .stream import Guard, Quantizer, Writer, cpu_slabs, read_into, row_align, row_bytes, slab_rows, slabs
 
 CUDA_SLAB_ELEMENTS = 1 << 24  # 32 MiB of BF16 per transfer: few launches, bounded pinned memory
 TORCH_DTYPES = {"BF16": "bfloat16", "F16": "float16", "F32": "float32", "F64": "float64"}
@@ -56,21 +56,13 @@ def torch_cpu_quantizer(torch: ModuleType, params: Params) -> Quantizer:
     def quantize(
         shard: str, job: TensorJob, fds: Mapping[str, int], writer: Writer, progress: Progress, guard: Guard
     ) -> None:
-        fd = fds[str(job.shard.path)]
         t = job.src
         n, k = t.shape
-        rb = row_bytes(t)
         dtype = getattr(torch, TORCH_DTYPES[t.dtype])
-        step = slab_rows(k, row_align(params), CPU_SLAB_ELEMENTS)
-        buf = torch.empty(min(n, step) * rb, dtype=torch.uint8)
         if not isinstance(params, Fp8Params):
             writer.write(shard, job.outputs[2], 0, np.array([n, k], dtype=np.int64))
-        for r0, r1 in slabs(n, step):
-            if guard.stop.is_set():
-                return
-            raw = buf[: (r1 - r0) * rb]
-            read_into(fd, job.shard.data_start + t.begin + r0 * rb, memoryview(raw.numpy()), t.name)
-            x = raw.view(dtype).view(r1 - r0, k)
+        for r0, r1, raw in cpu_slabs(job, fds, params, guard):
+            x = torch.from_numpy(raw).view(dtype).view(r1 - r0, k)
             if isinstance(params, Fp8Params):
                 q, s = fp8.quantize(x, params.block_size)
                 guard.check_finite(job, bool(torch.isfinite(s).all()))
@@ -82,7 +74,7 @@ def torch_cpu_quantizer(torch: ModuleType, params: Params) -> Quantizer:
                 writer.write(shard, job.outputs[0], r0 * (k // 8) * 4, p.numpy())
                 writer.write(shard, job.outputs[1], r0 * s.numel() // (r1 - r0) * s.element_size(),
                              s.contiguous().view(torch.uint8).numpy())
-            progress.advance(raw.numel())
+            progress.advance(len(raw))
 
     return quantize
 
