@@ -152,7 +152,7 @@ def train_args(resolved: Resolved, ck: CheckpointPaths | None = None) -> TrainAr
     # slime packs engines assuming 8 GPUs per node unless told (slime/utils/arguments.py:61-69)
     cluster += _opt("--num-gpus-per-node", c.gpus_per_node if c.gpus_per_node != 8 else None)
     ckpt = [_arg("--hf-checkpoint", ck.rollout), _arg("--ref-load", ck.ref_load)]
-    ckpt += _opt("--load", ck.load) + _opt("--save", ck.save) + _opt("--save-interval", r.checkpoints.save_interval)
+    ckpt += [_arg("--load", ck.load), _arg("--save", ck.save), *_opt("--save-interval", r.checkpoints.save_interval)]
     rollout = [_arg("--prompt-data", d.prompt_data), _arg("--input-key", d.input_key),
                _arg("--label-key", d.label_key)]
     rollout += _flag("--apply-chat-template", d.apply_chat_template) + _flag("--rollout-shuffle", d.rollout_shuffle)
