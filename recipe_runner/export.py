@@ -79,7 +79,8 @@ def latest_iteration(save: Path) -> int:
         text = tracker.read_text().strip()
     except OSError:
         raise user_error(str(tracker), "not found: training has saved no checkpoint here yet",
-                         rule="training saves every checkpoints.save_interval rollouts, and not at all without it",
+                         rule="training saves every checkpoints.save_interval rollouts and after the last; "
+                              "not at all when save_interval is null",
                          hint="pass --iteration N of a saved iteration") from None
     if not text.isdigit():
         raise user_error(str(tracker), f"says {text!r}, not an iteration number",

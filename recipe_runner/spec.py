@@ -342,8 +342,9 @@ class Checkpoints(Strict):
                              "(`recipe-runner export` reads them back). Default: <hf>_slime/<recipe name>-"
                              "<fingerprint[:8]>, one directory per plan: the same plan run again resumes, another "
                              "recipe or override set starts afresh.")
-    save_interval: int | None = Field(None, ge=1, description="--save-interval: save every N rollouts; "
-                                      "without it training saves no checkpoint.")
+    save_interval: int | None = Field(20, ge=1, description="--save-interval: save every N rollouts and after "
+                                      "the last (20 as in slime's scripts). null: training saves no checkpoint "
+                                      "(the plan passes no --save: Megatron requires --save-interval with it).")
 
 
 class Wandb(Strict):

@@ -78,3 +78,14 @@ def test_kuberay_storage_holds_the_derived_save() -> None:
     with pytest.raises(UserError) as e:
         render(read_only, "rayjob")
     assert [pr.where for pr in e.value.problems] == ["checkpoints.save"]
+
+
+def test_save_goes_with_save_interval() -> None:
+    """Megatron requires --save-interval with --save (NVIDIA/Megatron-LM@1dcf0daf:megatron/training/arguments.py:
+    836-838): the schema's 20 (slime's scripts) when a recipe leaves it out; null saves nothing, so no --save."""
+    default = plan("qwen3-4b-fp8", [*UNSET, "~checkpoints.save_interval"])
+    assert flag(default, "--save-interval") == "20" and flag(default, "--save") == flag(default, "--load")
+    off = plan("qwen3-4b-fp8", [*UNSET, "checkpoints.save_interval=null"])
+    assert "--save" not in off.train_args and "--save-interval" not in off.train_args
+    assert flag(off, "--load").startswith("/data/Qwen3-4B_slime/qwen3-4b-fp8-")
+    assert "checkpoints.save" not in off.paths and "checkpoints.load" in off.paths  # no volume needed for it

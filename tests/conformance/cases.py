@@ -60,6 +60,8 @@ SWEEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("qwen3-4b-bf16", ("training.attention_backend=null", "data.apply_chat_template=false",
                        "data.rollout_shuffle=false", "data.balance_data=false", "checkpoints.load=null",
                        "checkpoints.save=null", "checkpoints.save_interval=null")),
+    # the derived --load/--save with the schema's --save-interval (Megatron requires it with --save)
+    ("qwen3-32b-bf16", ("checkpoints.load=null", "checkpoints.save=null", "~checkpoints.save_interval")),
 )
 
 
@@ -68,8 +70,7 @@ def torch_dist_cases(recipes_dir: str | None = None) -> list[Case]:
     tool's own arguments, in a world of the step's processes (it shares Megatron's model arguments with train.py)."""
     out = []
     for name, _ in list_recipes(recipes_dir):
-        resolved, findings = api.check(name, [], recipes_dir)
-        p = api.build_plan(resolved, findings)
+        resolved, p, _ = api.checked_plan(name, [], recipes_dir)
         step = next(s for s in p.steps if isinstance(s, TorchDist))
         req = doctor.request(resolved.recipe, p, resolved.shape.config)
         cid = f"{name} torch-dist"
@@ -95,9 +96,9 @@ def cases(recipes_dir: str | None = None) -> list[Case]:
 def case(name: str, mode: str, label: str, overrides: list[str], recipes_dir: str | None) -> Case:
     cid = f"{name} precision={mode} {label}".strip()
     try:
-        resolved, findings = api.check(name, overrides, recipes_dir)
+        resolved, p, _ = api.checked_plan(name, overrides, recipes_dir)
     except UserError as e:
         return Case(cid, name, mode, label, f"{e.problems[0].where}: {e.problems[0].message}" if e.problems
                     else str(e), {})
-    req = doctor.request(resolved.recipe, api.build_plan(resolved, findings), resolved.shape.config)
+    req = doctor.request(resolved.recipe, p, resolved.shape.config)
     return Case(cid, name, mode, label, "", {"id": cid, **req})
