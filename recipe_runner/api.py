@@ -42,8 +42,8 @@ from recipe_runner.resources import SCHEMA_FILE
 from recipe_runner.spec import Recipe
 from recipe_runner.sweep import Sweep, launch_sweep, sweep, write_bundles
 from recipe_runner.sweep import render_text as sweep_text
-from recipe_runner.torch_dist import launcher
 from recipe_runner.torch_dist_job import run as run_torch_dist
+from recipe_runner.torch_dist_job import split_layout_args
 from recipe_runner.zoo import model_rows
 
 # The actions other modules own, offered here under the names the CLI and tools call.
@@ -248,11 +248,15 @@ def _write_recommended(rec: recommend_mod.Recommendation, base_name: str, base_o
     return path
 
 
-def torch_dist(hf: str, save: str, slime: str, pythonpath: list[str], nproc_per_node: int,
-               model_args: list[str]) -> int:
-    """The plan's torch-dist step as the scripts run it (torch_dist_job.run): 0 done or skipped, 2 bad input."""
-    return run_torch_dist({"hf": hf, "save": save, "slime": slime, "pythonpath": pythonpath,
-                           "command": launcher(nproc_per_node), "model_args": model_args})
+def torch_dist(hf: str, save: str, slime: str, pythonpath: list[str], nproc_per_node: int, tool_args: list[str],
+               nnodes: int = 1, gpus_per_node: int | None = None, ray_address: str | None = None) -> int:
+    """The plan's torch-dist step as the scripts run it (torch_dist_job.run): 0 done or skipped, 2 bad input.
+    `tool_args` are the model args and the parallel sizes the plan picked (told apart by flag)."""
+    model_args, layout_args = split_layout_args(tool_args)
+    return run_torch_dist({"hf": hf, "save": save, "slime": slime, "pythonpath": pythonpath, "nnodes": nnodes,
+                           "nproc_per_node": nproc_per_node,
+                           "gpus_per_node": nproc_per_node if gpus_per_node is None else gpus_per_node,
+                           "layout_args": layout_args, "model_args": model_args, "ray_address": ray_address})
 
 
 def export(run_dir: str, iteration: int | None, dst: str, dry_run: bool = False) -> str:

@@ -185,10 +185,13 @@ def run_torch_dist(client: JobSubmissionClient, plan: Plan) -> None:
     if step is None:
         return
     sid = f"{submission_id(plan)}-torch-dist-{uuid.uuid4().hex[:6]}"
-    gpus = step.nproc_per_node if plan.ray_gpus_per_node else 0
-    print(f"torch-dist: job {sid}: {step.hf} -> {step.save}")
+    # one node: the job's own process runs torchrun on the GPUs it holds; across nodes it asks Ray for them
+    gpus = 0 if step.across_nodes else step.gpus_per_node
+    spec = {**step.spec, "ray_address": None}  # inside the job, Ray's own address (RAY_ADDRESS)
+    print(f"torch-dist: job {sid}: {step.hf} -> {step.save}" + (f" on {step.nnodes} nodes" if step.across_nodes
+                                                               else ""))
     submit_job(client, entrypoint=shlex.join(["python3", "-c", Path(torch_dist_job.__file__).read_text(),
-                                              json.dumps(step.spec)]),
+                                              json.dumps(spec)]),
                runtime_env={"env_vars": plan.env}, submission_id=sid, entrypoint_num_gpus=gpus)
     status = wait_terminal(client, sid)
     logs = client.get_job_logs(sid)
@@ -474,7 +477,8 @@ def dry_run(resolved: Resolved, plan: Plan, target: Target, sid: str, opts: Opti
     item("resources", f"{req['nodes']} node(s), {req['bundles']} GPU(s), {req['bundles']} CPU(s) alive ({wait})")
     dist = next((s for s in plan.steps if isinstance(s, TorchDist)), None)
     if dist:
-        item("torch-dist", f"a Ray job on the target, skipped there when {dist.save} holds this conversion: "
+        nodes = f", torchrun on {dist.nnodes} nodes (a Ray task each)" if dist.across_nodes else ""
+        item("torch-dist", f"a Ray job on the target{nodes}, skipped there when {dist.save} holds this conversion: "
              f"(cd {dist.slime} && {shlex.join(dist.converter_argv)})")
     checks = ["entrypoint " + req["entrypoint"]]
     if req["gpus"]:

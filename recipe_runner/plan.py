@@ -111,7 +111,8 @@ def build_plan(resolved: Resolved, findings: list[Finding] = ()) -> Plan:
     train = train_args(resolved, ck)
     env = job_env_vars(r)
     run_config = tracking.run_config_text(r)
-    steps = [*prep_steps.steps(resolved, ck), *_ray_steps(r), _submit_step(r, env, train, bool(run_config))]
+    before, through_ray = prep_steps.split_by_cluster(prep_steps.steps(resolved, ck))
+    steps = [*before, *_ray_steps(r), *through_ray, _submit_step(r, env, train, bool(run_config))]
     return Plan(
         recipe=r.name, mode=r.precision.mode, fingerprint=resolved.fingerprint, env=env, train=train, steps=steps,
         warnings=[f.line() for f in findings if f.severity == "warning"] + prep_steps.warnings(resolved),
@@ -246,7 +247,7 @@ def _ray_steps(r: Recipe) -> list[Step]:
     if c.ray.address:
         return []
     head_ip = c.ray.head_ip or LOCAL_HOST
-    gpus = c.gpus_per_node if c.ray.num_gpus is None else c.ray.num_gpus
+    gpus = c.ray_gpus_per_node
     steps: list[Step] = [RayHead(ip=head_ip, port=c.ray.port, dashboard_port=c.ray.dashboard_port, gpus=gpus,
                                  description="start the Ray head on this node")]
     if c.nodes > 1:

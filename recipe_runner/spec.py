@@ -217,6 +217,11 @@ class Cluster(Strict):
     storage: Storage = Field(default_factory=Storage)
     kuberay: KubeRay = Field(default_factory=KubeRay)
 
+    @property
+    def ray_gpus_per_node(self) -> int:
+        """What each node's `ray start --num-gpus` declares: ray.num_gpus, else gpus_per_node."""
+        return self.gpus_per_node if self.ray.num_gpus is None else self.ray.num_gpus
+
 
 class Parallel(Strict):
     """Megatron training parallelism."""
@@ -330,6 +335,10 @@ class Checkpoints(Strict):
     torch_dist: CheckpointPath | None = Field(
         None, description="Megatron torch_dist checkpoint made from bf16 by slime's converter (the torch-dist "
         "step) with the run's own model args. Default: ref_load when set, else <hf>_torch_dist.")
+    torch_dist_nodes: int | None = Field(
+        None, ge=1, le=32, description="Nodes the torch-dist step runs slime's converter on (torchrun on each, "
+        "cluster.gpus_per_node processes per node). Default: the fewest of cluster.nodes whose GPUs hold the BF16 "
+        "weights (recipe_runner/torch_dist.py).")
     rollout: CheckpointPath | None = Field(
         None, description="Checkpoint SGLang loads (--hf-checkpoint). Default: hf when it already is in the "
         "mode's rollout format, else the rollout conversion's output <bf16>-FP8 / <bf16>-INT4-g<G>; set it to an "

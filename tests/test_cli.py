@@ -84,7 +84,7 @@ def test_precision_mode_drives_conversion_env_and_flags() -> None:
 def test_a_release_in_the_rollout_format_is_rolled_out_as_is() -> None:
     result = run_cli("plan", "kimi-k2-thinking-int4", "--format", "json")
     plan = json.loads(result.out)
-    assert [s["name"] for s in plan["steps"]] == ["dequant-bf16", "torch-dist", "ray-head", "ray-workers", "submit"]
+    assert [s["name"] for s in plan["steps"]] == ["dequant-bf16", "ray-head", "ray-workers", "torch-dist", "submit"]
     assert plan["train_args"][plan["train_args"].index("--hf-checkpoint") + 1] == "/root/Kimi-K2-Thinking"
 
 

@@ -53,9 +53,15 @@ def test_shipped_recipe_steps(name: str) -> None:
     p = plan(name)
     steps = preparation(p.steps)
     assert [s.name for s in steps] == names
-    assert [s.name for s in p.steps][:len(names)] == names  # preparation first, then Ray, then submit
-    assert explain(name, "checkpoints.hf_format").value == fmt
     dist = next(s for s in steps if isinstance(s, TorchDist))
+    # preparation first, then Ray, then submit; a multi-node torch-dist runs through Ray, after the workers joined
+    order = [s.name for s in p.steps]
+    if dist.across_nodes:
+        assert order.index("torch-dist") == order.index("submit") - 1 > order.index("ray-workers")
+        order.remove("torch-dist")
+        names = [n for n in names if n != "torch-dist"]
+    assert order[:len(names)] == names
+    assert explain(name, "checkpoints.hf_format").value == fmt
     # the converter gets the training run's model args, from the one builder; a flag the plan's perf group
     # replaces (DeepEP's flex dispatcher) is no model arg
     resolved = resolve(name)
@@ -74,9 +80,9 @@ def test_shipped_recipe_steps(name: str) -> None:
 
 def test_a_release_in_the_modes_rollout_format_is_served_as_is() -> None:
     p = plan("kimi-k2-thinking-int4", ["checkpoints.hf=/data/Kimi-K2-Thinking"])
-    assert [s.name for s in p.steps] == ["dequant-bf16", "torch-dist", "ray-head", "ray-workers", "submit"]
+    assert [s.name for s in p.steps] == ["dequant-bf16", "ray-head", "ray-workers", "torch-dist", "submit"]
     assert p.train_args[p.train_args.index("--hf-checkpoint") + 1] == "/data/Kimi-K2-Thinking"
-    dequant, dist = p.steps[:2]
+    dequant, dist = p.step("dequant-bf16"), p.step("torch-dist")
     assert (dequant.src, dequant.dst) == ("/data/Kimi-K2-Thinking", "/data/Kimi-K2-Thinking-bf16")
     assert (dist.hf, dist.save) == ("/data/Kimi-K2-Thinking-bf16", "/data/Kimi-K2-Thinking_torch_dist")
     # another group size than the release's: the rollout checkpoint is converted from the BF16 copy
@@ -150,7 +156,13 @@ def test_kimi_torch_dist_step_rewrites_the_model_type_and_json_carries_the_field
     out = run_cli("plan", "kimi-k2-instruct-fp8-rollout", "--format", "json")
     dist = next(s for s in json.loads(out.out)["steps"] if s["name"] == "torch-dist")
     assert "model_type deepseek_v3" in dist["description"]
-    assert dist["converter_argv"][:4] == ["torchrun", "--nproc-per-node", "8", "tools/convert_hf_to_torch_dist.py"]
+    assert dist["nnodes"] == 4 and dist["layout_args"] == ["--pipeline-model-parallel-size", "16",
+                                                           "--decoder-last-pipeline-num-layers", "1",
+                                                           "--expert-model-parallel-size", "2"]
+    assert dist["converter_argv"][:12] == ["torchrun", "--nnodes", "4", "--node-rank", "0", "--master-addr",
+                                           "MASTER_ADDR", "--master-port", "MASTER_PORT", "--nproc-per-node", "8",
+                                           "tools/convert_hf_to_torch_dist.py"]
+    assert dist["converter_argv"][12:-4] == dist["model_args"] + dist["layout_args"]
     assert dist["converter_argv"][-4:] == ["--hf-checkpoint", "/root/Kimi-K2-Instruct-bf16", "--save",
                                            "/root/Kimi-K2-Instruct_torch_dist"]
     assert "--num-layers" in dist["model_args"]

@@ -23,7 +23,7 @@ from recipe_runner.precision import mode
 from recipe_runner.quant.source import Checkpoint, read_checkpoint
 from recipe_runner.resolve import Resolved
 from recipe_runner.spec import Recipe
-from recipe_runner.torch_dist import model_args
+from recipe_runner.torch_dist import model_args, tool_pipeline
 from recipe_runner.torch_dist_job import MANIFEST, TRACKER
 
 SLIME_FP8 = "THUDM/slime@624b824a:slime/backends/megatron_utils/megatron_to_hf/processors/quantizer_fp8.py:11-15"
@@ -179,6 +179,26 @@ def torch_dist_model_args(r: Recipe, s: ModelShape) -> Iterator[Finding]:
                     f"{ck.torch_dist} was converted with other model args than training uses "
                     f"(differing: {' '.join(diff)})", hint="delete it so the torch-dist step converts again, or "
                     "set checkpoints.torch_dist to a new directory")
+
+
+@rule("checkpoint.torch-dist-nodes", "error",
+      source="THUDM/slime@624b824a:tools/convert_hf_to_torch_dist.py:45-70 (world_size <= num_layers; a pipeline "
+      "size halved until the last stage has layers)")
+def torch_dist_nodes(r: Recipe, s: ModelShape) -> Iterator[Finding]:
+    """checkpoints.torch_dist_nodes must be nodes the cluster has, with a world slime's tool can split into stages."""
+    n = r.checkpoints.torch_dist_nodes
+    if not n or n == 1:
+        return
+    world = n * r.cluster.gpus_per_node
+    if n > r.cluster.nodes:
+        yield error("checkpoint.torch-dist-nodes", "checkpoints.torch_dist_nodes",
+                    f"{n} nodes, but the cluster has {r.cluster.nodes} (cluster.nodes)",
+                    hint=f"set checkpoints.torch_dist_nodes to at most {r.cluster.nodes}, or unset it")
+    elif tool_pipeline(s.layers, world) is None:
+        yield error("checkpoint.torch-dist-nodes", "checkpoints.torch_dist_nodes",
+                    f"{n} nodes x {r.cluster.gpus_per_node} GPUs = {world} converter processes, and slime's tool "
+                    f"finds no pipeline split of the model's {s.layers} layers over them (one process per layer at "
+                    "most)", hint="use fewer nodes, or unset it (the plan picks the fewest that hold the weights)")
 
 
 @rule("checkpoint.hf-format", "warning", source="recipe_runner/source_format.py (config.json first)")

@@ -7,19 +7,39 @@ import argparse
 from recipe_runner import api
 
 
+def positive(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return value
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("torch-dist", help="convert a BF16 HF checkpoint to Megatron torch_dist with slime's tool "
                        "(the plan's torch-dist step; skipped when DST holds it)",
-                       epilog="Options come first; every word after DST is a model arg. Example: torch-dist "
-                       "--slime /root/slime --pythonpath /root/Megatron-LM --nproc-per-node 8 /data/Qwen3-4B "
-                       "/data/Qwen3-4B_torch_dist -- --num-layers 36 ... (the plan's torch-dist step)")
+                       epilog="Options come first; every word after DST goes to slime's tool (the model args, and "
+                       "the parallel sizes the plan picked). Example: torch-dist --slime /root/slime --pythonpath "
+                       "/root/Megatron-LM --nproc-per-node 8 /data/Qwen3-4B /data/Qwen3-4B_torch_dist -- "
+                       "--num-layers 36 ... (the plan's torch-dist step). With --nnodes N it runs torchrun on N "
+                       "nodes of the Ray cluster at --ray-address (default: the one this node belongs to).")
     p.add_argument("hf", metavar="BF16", help="the BF16 Hugging Face checkpoint")
     p.add_argument("save", metavar="DST", help="the torch_dist directory to write")
     p.add_argument("--slime", required=True, metavar="DIR", help="slime's checkout (holds tools/)")
     p.add_argument("--pythonpath", default="", metavar="P1:P2", help="prepended to PYTHONPATH (Megatron-LM)")
-    p.add_argument("--nproc-per-node", type=int, default=1, metavar="N", help="converter processes (torchrun)")
-    p.add_argument("model_args", nargs=argparse.REMAINDER, metavar="-- MODEL_ARGS",
-                   help="Megatron model args, exactly the training run's")
+    p.add_argument("--nproc-per-node", type=positive, default=1, metavar="N",
+                   help="converter processes per node (torchrun)")
+    p.add_argument("--nnodes", type=positive, default=1, metavar="N",
+                   help="nodes, one torchrun each, through the Ray cluster (default 1: this node, no Ray)")
+    p.add_argument("--gpus-per-node", type=int, metavar="G",
+                   help="GPUs each node's torchrun asks Ray for (default: --nproc-per-node; 0 on a CPU-only cluster)")
+    p.add_argument("--ray-address", metavar="HOST:PORT",
+                   help="the Ray head's GCS address for --nnodes > 1 (default: the cluster of this node)")
+    p.add_argument("model_args", nargs=argparse.REMAINDER, metavar="-- TOOL_ARGS",
+                   help="Megatron model args, exactly the training run's (and the plan's parallel sizes)")
     p.intermixed = False  # the model args after `--` stay verbatim
     p.set_defaults(func=cmd_torch_dist)
 
@@ -35,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_torch_dist(args: argparse.Namespace) -> int:
     model_args = args.model_args[1:] if args.model_args[:1] == ["--"] else args.model_args
     return api.torch_dist(args.hf, args.save, args.slime, [p for p in args.pythonpath.split(":") if p],
-                          args.nproc_per_node, model_args)
+                          args.nproc_per_node, model_args, args.nnodes, args.gpus_per_node, args.ray_address)
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ import re
 
 from recipe_runner import __version__, run_config
 from recipe_runner.plan import Plan
+from recipe_runner.prep_steps import TorchDist
 from recipe_runner.render.sh import Ref, comment, join, word
 from recipe_runner.render.shell import RAY_READY, WAIT_FOR_RAY, step_lines, wait_call
 from recipe_runner.steps import Job, RayHead, RayWorkers, Step
@@ -93,7 +94,7 @@ def check_allocation(plan: Plan) -> list[str]:
 def _step(plan: Plan, step: Step) -> list[str]:
     head = [comment(f"{step.name}: {step.description}")]
     port = int(plan.cluster["ray"]["port"])
-    head_addr = word(Ref("head_addr", f":{port}"))  # the head's host:port, bracketed for IPv6
+    head_addr = word(head_addr_ref(port))
     on = ["srun", "--nodes=1", "--ntasks=1", "-w"]
     match step:
         case RayHead():  # the head's IP is known at run time only
@@ -101,7 +102,7 @@ def _step(plan: Plan, step: Step) -> list[str]:
                            "ray_pids+=($!)",
                            _wait_for_head(plan, head_addr), ""]
         case RayWorkers():
-            argv = step.start_argv(Ref("head_addr", f":{step.port}"))
+            argv = step.start_argv(head_addr_ref(step.port))
             return head + [
                 'for node in "${nodes[@]:1}"; do',
                 "  " + join([*on, Ref("node"), *argv]) + f" {RAY_CPUS} --block &",
@@ -110,9 +111,16 @@ def _step(plan: Plan, step: Step) -> list[str]:
                 wait_call(plan, head_addr, ['"${ray_pids[@]}"']),
                 "",
             ]
+        case TorchDist(across_nodes=True):  # through the Ray cluster just started, whose head is known now only
+            return head + [join(step.script_argv(head_addr_ref(port))), ""]
         case Job():
             head += run_config.script_lines(plan, run_config.SLURM_SUBMIT_DIR)
     return head + step_lines(step) + [""]
+
+
+def head_addr_ref(port: int) -> Ref:
+    """The head's HOST:PORT, bracketed for IPv6, as a run-time word."""
+    return Ref("head_addr", f":{port}")
 
 
 def _wait_for_head(plan: Plan, head_addr: str) -> str:

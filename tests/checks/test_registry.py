@@ -121,6 +121,7 @@ TRIPS: dict[str, Trip] = {
     "checkpoint.dequant-source": Trip("qwen3-4b-bf16", (ckpt("checkpoints.hf", "qwen3-4b", FP8),)),
     "checkpoint.torch-dist-args": Trip("qwen3-4b-bf16", (
         lambda tmp: f"checkpoints.torch_dist={write_torch_dist(tmp / 'dist', model_args=['--num-layers', '2'])}",)),
+    "checkpoint.torch-dist-nodes": Trip("kimi-k2-thinking-int4", ("checkpoints.torch_dist_nodes=8",)),
     # a field slime's start-up check does not compare (rope_theta would trip model.hf-validate as well)
     "checkpoint.model-config": Trip("qwen3-4b-bf16", (ckpt("checkpoints.hf", "qwen3-4b", vocab_size=151000),)),
     "model.hf-validate": Trip("qwen3-4b-bf16", ("model.extra_args=[--rotary-base,'5000000']",)),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from recipe_runner import api, doctor
 from recipe_runner.compose import list_recipes
 from recipe_runner.errors import UserError
+from recipe_runner.plan import build_plan
 from recipe_runner.precision import MODES
 from recipe_runner.prep_steps import TorchDist
 from recipe_runner.resolve import resolve
@@ -70,13 +71,14 @@ def torch_dist_cases(recipes_dir: str | None = None) -> list[Case]:
     tool's own arguments, in a world of the step's processes (it shares Megatron's model arguments with train.py)."""
     out = []
     for name, _ in list_recipes(recipes_dir):
-        resolved, p, _ = api.checked_plan(name, [], recipes_dir)
+        resolved, findings = api.check(name, [], recipes_dir)
+        p = build_plan(resolved, findings)
         step = next(s for s in p.steps if isinstance(s, TorchDist))
         req = doctor.request(resolved.recipe, p, resolved.shape.config)
         cid = f"{name} torch-dist"
         out.append(Case(cid, name, resolved.recipe.precision.mode, "torch-dist step", "", {
             "id": cid, "kind": "torch-dist", "train_args": step.converter_argv[step.converter_argv.index(TOOL) + 1:],
-            "env": {"WORLD_SIZE": str(step.nproc_per_node)}, "model_config": req["model_config"],
+            "env": {"WORLD_SIZE": str(step.nnodes * step.nproc_per_node)}, "model_config": req["model_config"],
             "gpu_capability": req["gpu_capability"]}))
     return out
 
@@ -96,9 +98,9 @@ def cases(recipes_dir: str | None = None) -> list[Case]:
 def case(name: str, mode: str, label: str, overrides: list[str], recipes_dir: str | None) -> Case:
     cid = f"{name} precision={mode} {label}".strip()
     try:
-        resolved, p, _ = api.checked_plan(name, overrides, recipes_dir)
+        resolved, findings = api.check(name, overrides, recipes_dir)
     except UserError as e:
         return Case(cid, name, mode, label, f"{e.problems[0].where}: {e.problems[0].message}" if e.problems
                     else str(e), {})
-    req = doctor.request(resolved.recipe, p, resolved.shape.config)
+    req = doctor.request(resolved.recipe, build_plan(resolved, findings), resolved.shape.config)
     return Case(cid, name, mode, label, "", {"id": cid, **req})

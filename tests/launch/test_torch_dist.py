@@ -48,9 +48,10 @@ def hf_dir(root: Path, model_type: str = "qwen3", **config: object) -> Path:
 @pytest.fixture()
 def spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
     monkeypatch.setenv("RR_TOOL_LOG", str(tmp_path / "tools.log"))
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # its python3
     return {"hf": str(hf_dir(tmp_path / "hf")), "save": str(tmp_path / "out" / "dist"),
             "slime": str(write_slime_tools(tmp_path / "slime")), "pythonpath": [str(tmp_path / "megatron")],
-            "command": [sys.executable], "model_args": ARGS}
+            "nproc_per_node": 1, "model_args": ARGS}
 
 
 def test_converts_once_then_skips(spec: dict, tmp_path: Path, capsys) -> None:

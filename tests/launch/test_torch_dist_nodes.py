@@ -1,0 +1,92 @@
+"""The torch-dist step across nodes, for real: a two-node Ray cluster on this machine (ray.cluster_utils.Cluster:
+two raylets, each its own node to Ray's scheduler), the `recipe-runner torch-dist --nnodes 2` the scripts run, real
+torchrun on each node with node 0's address as master, and a stand-in for slime's tool that joins one gloo process
+group across both nodes the way the real one does (tests/launch/slime_tools.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from recipe_runner.cli import main
+from recipe_runner.torch_dist_job import MANIFEST, TRACKER
+from tests.launch.slime_tools import tool_log, write_slime_tools
+
+pytest.importorskip("torch.distributed")
+cluster_utils = pytest.importorskip("ray.cluster_utils")
+
+MODEL_ARGS = ["--num-layers", "2", "--hidden-size", "256"]
+LAYOUT_ARGS = ["--pipeline-model-parallel-size", "2", "--decoder-last-pipeline-num-layers", "1",
+               "--expert-model-parallel-size", "1"]
+
+
+@pytest.fixture(scope="module")
+def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """(GCS address, tool log) of a two-node cluster whose workers find this Python's torchrun first on PATH."""
+    log = tmp_path_factory.mktemp("nodes") / "tools.log"
+    saved = dict(os.environ)
+    os.environ.update(RR_TOOL_LOG=str(log), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    cluster = cluster_utils.Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        yield cluster.address, log
+    finally:
+        cluster.shutdown()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def command(tmp_path: Path, address: str) -> list[str]:
+    hf = tmp_path / "hf"
+    hf.mkdir()
+    (hf / "config.json").write_text(json.dumps({"model_type": "qwen3"}))
+    slime = write_slime_tools(tmp_path / "slime")
+    return ["torch-dist", "--slime", str(slime), "--nproc-per-node", "1", "--nnodes", "2", "--gpus-per-node", "0",
+            "--ray-address", address, str(hf), str(tmp_path / "dist"), "--", *MODEL_ARGS, *LAYOUT_ARGS]
+
+
+def ranks(log: Path) -> list[dict]:
+    path = Path(f"{log}.ranks")
+    return sorted((json.loads(line) for line in path.read_text().splitlines()), key=lambda r: r["rank"]) \
+        if path.is_file() else []
+
+
+def test_torchrun_on_each_node_joins_one_process_group(two_nodes: tuple[str, Path], tmp_path: Path) -> None:
+    address, log = two_nodes
+    argv = command(tmp_path, address)
+    assert main(argv) == 0
+    dist = tmp_path / "dist"
+    assert (dist / TRACKER).read_text() == "release"
+    assert sorted(p.name for p in (dist / "release").iterdir()) == ["__0_0.distcp", "__1_0.distcp"]
+    record = json.loads((dist / MANIFEST).read_text())
+    assert (record["model_args"], record["layout_args"], record["nnodes"]) == (MODEL_ARGS, LAYOUT_ARGS, 2)
+    seen = ranks(log)
+    # one process per node, both in one world: the all-reduce summed both ranks; node rank = group rank
+    assert [(r["rank"], r["group_rank"], r["world"], r["sum"]) for r in seen] == [(0, 0, 2, 1), (1, 1, 2, 1)]
+    assert len({r["master"] for r in seen}) == 1
+    tool = seen[0]["argv"]
+    assert tool[:len(MODEL_ARGS) + len(LAYOUT_ARGS)] == MODEL_ARGS + LAYOUT_ARGS  # the layout reached the tool
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dist", "hf", "slime"]  # the temp dir is gone
+    assert main(argv) == 0  # done: skipped without Ray
+    assert len(tool_log(log)) == 2
+
+
+def test_one_node_failing_stops_the_other_and_writes_nothing(two_nodes: tuple[str, Path], tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    address, log = two_nodes
+    before = len(ranks(log))
+    assert main([*command(tmp_path, address), "--rr-fail-rank", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "error: torch-dist: node" in err and "was not written" in err
+    assert not (tmp_path / "dist").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hf", "slime"]
+    assert len(ranks(log)) == before  # no rank got past the group
+    left = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout
+    assert not left.strip(), f"torchrun left running: {left}"
