@@ -85,6 +85,8 @@ def derive(r: Recipe, model_config: dict | None = None) -> CheckpointPaths:
     save = pick("save", save_dir(r, hf),
                 f"checkpoints.hf + '{SAVE_SUFFIX}/<recipe name>-<fingerprint[:8]>' (one directory per plan: "
                 "the same plan resumes from it, another recipe or override set does not)")
+    if r.checkpoints.save_interval is None:  # plan.train_args passes no --save then
+        origins["save"] += "; unused: checkpoints.save_interval is null, so training saves no checkpoint"
     load = pick("load", save, "checkpoints.save (slime starts from --ref-load while it holds no checkpoint)")
     return CheckpointPaths(source, ck.hf, bf16, torch_dist, ref_load, rollout, load, save, origins)
 

@@ -89,3 +89,6 @@ def test_save_goes_with_save_interval() -> None:
     assert "--save" not in off.train_args and "--save-interval" not in off.train_args
     assert flag(off, "--load").startswith("/data/Qwen3-4B_slime/qwen3-4b-fp8-")
     assert "checkpoints.save" not in off.paths and "checkpoints.load" in off.paths  # no volume needed for it
+    shown = explain("qwen3-4b-fp8", "checkpoints.save", [*UNSET, "checkpoints.save_interval=null"]).setter
+    assert shown.startswith("derived: ") and shown.endswith("unused: checkpoints.save_interval is null, so "
+                                                            "training saves no checkpoint")
