@@ -24,7 +24,7 @@ from recipe_runner.compose import SHIPPED_RECIPES, as_literal
 from recipe_runner.errors import RunError, UserError, user_error
 from recipe_runner.pipeline import checked_plan
 from recipe_runner.plan import Plan
-from recipe_runner.prep_steps import preparation
+from recipe_runner.prep_steps import TorchDist, preparation
 from recipe_runner.render import render, yml
 from recipe_runner.render.sh import command as sh_command
 from recipe_runner.render.sh import comment
@@ -150,11 +150,14 @@ def recipe_yaml(resolved: Resolved) -> str:
 
 def convert_sh(plan: Plan) -> str:
     """The checkpoint preparation steps (dequant-bf16, torch-dist, convert) as a script of their own."""
-    body = [sh_command(step.argv) for step in preparation(plan.steps)]
+    steps = preparation(plan.steps)
+    body = [sh_command(step.argv) for step in steps]
+    across = [comment(f"Its torch-dist step runs on {s.nnodes} nodes through Ray: run this on a node of the "
+                      "running cluster.") for s in steps if isinstance(s, TorchDist) and s.across_nodes]
     return "\n".join(["#!/usr/bin/env bash",
                       comment(f"The checkpoint preparation of recipe {plan.recipe}; each step skips itself when its "
                               "output already holds it."),
-                      "set -euo pipefail", *body]) + "\n"
+                      *across, "set -euo pipefail", *body]) + "\n"
 
 
 def manifest(resolved: Resolved, plan: Plan, out: Path, recipes_dir: str | None, command: list[str]) -> dict:

@@ -3,6 +3,8 @@ start and submit, bounded waits that fail fast when a Ray process dies, the allo
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -131,3 +133,33 @@ def test_multi_node_shell_without_a_head_ip_is_exit_2(recipes: str, capsys) -> N
     # sbatch and rayjob find the head at run time: no warning about it
     assert main(["plan", "tiny-launch", *TWO_NODES, "--format", "sbatch", "--recipes-dir", recipes]) == 0
     assert "head" not in capsys.readouterr().err
+
+
+RECIPE_RUNNER_LOG = """\
+#!{python}
+import json, os, sys
+with open(os.environ["STUB_LOG"], "a") as f:
+    f.write(json.dumps(["recipe-runner", *sys.argv[1:]]) + "\\n")
+"""
+
+
+@pytest.mark.parametrize("fmt", ["sbatch", "shell"])
+def test_a_multi_node_torch_dist_runs_once_the_nodes_joined(tmp_path: Path, recipes: str, fmt: str) -> None:
+    """Across nodes the step goes through Ray: after every node joined, before the job, with the head's address."""
+    p = two_nodes(recipes, "checkpoints.torch_dist_nodes=2", "cluster.ray.head_ip=10.0.0.1")
+    rr = tmp_path / "rr-bin"
+    rr.mkdir()
+    (rr / "recipe-runner").write_text(RECIPE_RUNNER_LOG.format(python=sys.executable))
+    (rr / "recipe-runner").chmod(0o755)
+    path = f"{tmp_path}/bin:{rr}:{os.environ['PATH']}"
+    # sbatch finds the head at run time (10.0.0.7 here), the shell script is told it (cluster.ray.head_ip)
+    r = run_script(tmp_path, render(p, fmt), **{**SLURM, "STUB_IPS": "10.0.0.7", "PATH": path}) if fmt == "sbatch" \
+        else run_script(tmp_path, render(p, fmt), STUB_EXTRA_NODES="1", STUB_GPUS="4", PATH=path)
+    assert r.code == 0, r.err
+    order = [c[1] if c[0] == "recipe-runner" else " ".join(c[1:3]) for c in r.calls if c[1] != "status"]
+    starts = order.count("start --head") + order.count("start --address")
+    assert order[starts:] == ["torch-dist", "job submit"] and starts == (2 if fmt == "sbatch" else 1)
+    (dist,) = [c for c in r.calls if c[:2] == ["recipe-runner", "torch-dist"]]
+    head = "10.0.0.7" if fmt == "sbatch" else "10.0.0.1"
+    assert dist[dist.index("--nnodes") + 1] == "2" and dist[dist.index("--ray-address") + 1] == f"{head}:6390"
+    assert "2 node(s) and 8 GPU(s) have joined" in r.err
