@@ -17,7 +17,7 @@ from recipe_runner.formats import Bf16Params, Params
 from .deps import require_torch
 from .dequant_plan import plan_dequantization
 from .dequant_source import read_dequant_source, without_quantization_config
-from .device import Engine, choose_engine, default_workers
+from .device import Engine, choose_engine, default_workers, workload
 from .failures import os_failure
 from .fingerprint import fingerprint
 from .lock import dst_lock
@@ -117,7 +117,8 @@ def _convert(
             return ConversionResult(dst, params.mode, "-", "-", 0, len(layout.quantized), len(layout.kept),
                                     ckpt.total_bytes, layout.total_size, 0.0, (), reused=True)
         expected = check_destination(dst, src, force, why_not or "")
-        engine = choose_engine(device, params.mode, ckpt.total_bytes)  # after the cheap checks: bad input fails fast
+        # after the cheap checks: bad input fails fast
+        engine = choose_engine(device, workload(params.mode, source and source.params.mode), ckpt.total_bytes)
         n_workers = workers or default_workers(engine)
         source_fp = fingerprint(src)
 

@@ -26,26 +26,29 @@ class Engine:
     name: str  # numpy | torch-cpu | cuda
     device: str  # cpu | cuda
     start_s: float  # seconds before the first byte: imports, CUDA context, planning
-    rate: dict[str, float]  # GiB/s of input by mode: per worker thread on CPU, in total on CUDA
+    rate: dict[str, float]  # GiB/s of input by workload: per worker thread on CPU, in total on CUDA
 
 
 # Measured on the H200 machine (16 cores, 4 GiB shards, warm page cache; benchmarks/convert.py at 8 and 24 GiB,
 # tables in docs/converter.md): start is the median `process s - convert s`, rates the 24 GiB runs.
 # IO_GIB_S caps every engine: the fastest whole-run rate seen (CUDA FP8 writes half the bytes it reads;
 # INT4's many small MoE tensors cap near the numpy rate).
-# `convert bf16`, GiB/s of quantized input (it writes 2x (FP8) to 3.6x (INT4) the bytes it reads). Not yet
-# measured whole-run on the H200 machine (`benchmarks/convert.py --bf16`): single-thread slab kernels on the
-# 2-core host ran numpy 0.13 GiB/s from FP8 and 0.07 from INT4, torch 0.11 and 0.20; these are scaled by the
-# ratio of the H200 whole-run quantizing rates above to that host's quantizing kernels, the slower source format
-# taken. On the loaded 2-core host whole runs are bound by writing the BF16 output (see docs/converter.md).
-BF16_IO_GIB_S = 2.0
-BF16_RATES = {"numpy": 0.085, "torch-cpu": 0.05, "cuda": 2.0}
-IO_GIB_S = {"fp8": 6.0, "int4": 2.8, "bf16": BF16_IO_GIB_S}
+# `convert bf16` (workloads "bf16-from-fp8", "bf16-from-int4"), GiB/s of quantized input, from the H200 whole runs
+# of `benchmarks/convert.py --bf16` at 16 GiB (docs/converter.md, 2026-11-30): per worker numpy 0.022 from FP8 and
+# 0.034 from INT4, torch-cpu 0.085 and 0.036, CUDA 1.41 and 0.99 in total; the cap is what the fastest engine
+# reached (it writes 2x (FP8) to 3x (INT4) the bytes it reads, at about the speed of a plain copy). The engines
+# rank in opposite orders on the two sources, hence a rate per source.
+IO_GIB_S = {"fp8": 6.0, "int4": 2.8, "bf16-from-fp8": 1.4, "bf16-from-int4": 1.0}
 ENGINES = (
-    Engine("numpy", "cpu", 0.2, {"fp8": 0.14, "int4": 0.17, "bf16": BF16_RATES["numpy"]}),
-    Engine("torch-cpu", "cpu", 4.0, {"fp8": 0.22, "int4": 0.13, "bf16": BF16_RATES["torch-cpu"]}),
-    Engine("cuda", "cuda", 4.8, {"fp8": 5.5, "int4": 2.5, "bf16": BF16_RATES["cuda"]}),
+    Engine("numpy", "cpu", 0.2, {"fp8": 0.14, "int4": 0.17, "bf16-from-fp8": 0.022, "bf16-from-int4": 0.034}),
+    Engine("torch-cpu", "cpu", 4.0, {"fp8": 0.22, "int4": 0.13, "bf16-from-fp8": 0.085, "bf16-from-int4": 0.036}),
+    Engine("cuda", "cuda", 4.8, {"fp8": 5.5, "int4": 2.5, "bf16-from-fp8": 1.41, "bf16-from-int4": 0.99}),
 )
+
+
+def workload(mode: str, source_mode: str | None = None) -> str:
+    """The key of a conversion's rates: the mode, or for `convert bf16` the source's format too."""
+    return f"{mode}-from-{source_mode}" if source_mode else mode
 
 
 def usable_cores() -> int:
@@ -64,9 +67,9 @@ def gpu_visible() -> bool:
     return (gpus.is_dir() and any(gpus.iterdir())) or any(Path("/dev").glob("nvidia[0-9]*"))
 
 
-def estimate_seconds(engine: Engine, mode: str, input_bytes: int, cores: int) -> float:
-    rate = engine.rate[mode] * (cores if engine.device == "cpu" else 1)
-    return engine.start_s + input_bytes / _GIB / min(IO_GIB_S[mode], rate)
+def estimate_seconds(engine: Engine, work: str, input_bytes: int, cores: int) -> float:
+    rate = engine.rate[work] * (cores if engine.device == "cpu" else 1)
+    return engine.start_s + input_bytes / _GIB / min(IO_GIB_S[work], rate)
 
 
 def _torch_installed() -> bool:
@@ -76,10 +79,11 @@ def _torch_installed() -> bool:
         return False
 
 
-def choose_engine(requested: str, mode: str, input_bytes: int) -> Engine:
+def choose_engine(requested: str, work: str, input_bytes: int) -> Engine:
     """The fastest engine `requested` allows; `cuda` is refused when torch sees no CUDA device.
 
-    `requested` is auto, cpu or cuda (the CLI's choices), or an engine name (benchmarks and tests).
+    `requested` is auto, cpu or cuda (the CLI's choices), or an engine name (benchmarks and tests); `work` is a
+    `workload` key.
     """
     by_name = {e.name: e for e in ENGINES}
     if requested not in ("auto", "cpu", *by_name):
@@ -102,7 +106,7 @@ def choose_engine(requested: str, mode: str, input_bytes: int) -> Engine:
         if requested == "auto" and gpu_visible():
             names.append("cuda")
     cores = usable_cores()
-    ranked = sorted((by_name[n] for n in names), key=lambda e: estimate_seconds(e, mode, input_bytes, cores))
+    ranked = sorted((by_name[n] for n in names), key=lambda e: estimate_seconds(e, work, input_bytes, cores))
     for engine in ranked:
         if engine.name == "numpy":
             return engine

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,15 +38,19 @@ def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, s
     saved = dict(os.environ)
     os.environ.update(RR_TOOL_LOG=str(log), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     dashboard = free_port()
+    # its own session dir: a Ray job finds its cluster through the session dir's current-cluster file, which another
+    # Ray on this machine (a parallel test run) would otherwise overwrite
+    temp_dir = tempfile.mkdtemp(prefix="rr-ray-", dir="/tmp")
     cluster = cluster_utils.Cluster(initialize_head=True, head_node_args={
         "num_cpus": 1, "include_dashboard": True, "dashboard_host": "127.0.0.1", "dashboard_port": dashboard,
-        "dashboard_agent_listen_port": free_port()})
+        "dashboard_agent_listen_port": free_port(), "temp_dir": temp_dir})
     try:
         cluster.add_node(num_cpus=1, dashboard_agent_listen_port=free_port())
         cluster.wait_for_nodes()
         yield cluster.address, f"http://127.0.0.1:{dashboard}", log
     finally:
         cluster.shutdown()
+        shutil.rmtree(temp_dir, ignore_errors=True)
         os.environ.clear()
         os.environ.update(saved)
 
