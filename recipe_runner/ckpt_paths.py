@@ -5,7 +5,12 @@ slime's workflow (THUDM/slime@624b824a:docs/en/get_started/quick_start.md:70-93)
 converted to Megatron's torch_dist (`<hf>_torch_dist`, what training loads with --ref-load), and to the rollout
 format (`recipe-runner convert`). A release already in the mode's rollout format is served as it is (slime's
 Kimi-K2-Thinking INT4 script rolls out /root/Kimi-K2-Thinking itself: scripts/low_precision/
-run-kimi-k2-Thinking-int4.sh). Pure apart from reading checkpoints.hf/config.json (source_format.py).
+run-kimi-k2-Thinking-int4.sh). Training saves beside the release, as slime's scripts do (`--load /root/Qwen3-4B_slime/
+--save /root/Qwen3-4B_slime/`: scripts/run-qwen3-4B.sh:43-46), one directory per plan (recipe name and fingerprint):
+the same plan run again resumes, a different recipe or override set does not resume from another's checkpoints.
+`load` is `save`: while it holds no Megatron checkpoint slime starts from --ref-load instead, as a finetune without
+optimizer or RNG state (slime/utils/arguments.py:1817-1834). Pure apart from reading checkpoints.hf/config.json
+(source_format.py).
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ from recipe_runner import formats
 from recipe_runner.formats.fp8_block import FP8_BLOCK
 from recipe_runner.models import load_config
 from recipe_runner.precision import converted_dir_name, mode
+from recipe_runner.resolve import fingerprint
 from recipe_runner.source_format import SourceFormat, detect
 from recipe_runner.spec import Recipe
 
 BF16_SUFFIX = "-bf16"
 TORCH_DIST_SUFFIX = "_torch_dist"  # slime's naming: /root/GLM-Z1-9B-0414_torch_dist (quick_start.md:89)
+SAVE_SUFFIX = "_slime"  # slime's naming: /root/Qwen3-4B_slime/ (scripts/run-qwen3-4B.sh:44-45)
 FIELDS = ("hf", "hf_format", "bf16", "torch_dist", "ref_load", "rollout", "load", "save")
 
 
@@ -33,8 +40,8 @@ class CheckpointPaths:
     torch_dist: str
     ref_load: str
     rollout: str
-    load: str | None
-    save: str | None
+    load: str
+    save: str
     origins: dict[str, str]  # field -> where its value came from
 
     @property
@@ -75,9 +82,13 @@ def derive(r: Recipe, model_config: dict | None = None) -> CheckpointPaths:
     ref_load = pick("ref_load", torch_dist, "checkpoints.torch_dist")
     rollout_path, rule = _rollout(r, source, hf, bf16)
     rollout = pick("rollout", rollout_path, rule)
-    origins["load"] = "set in the recipe" if ck.load else "not set: slime starts from --ref-load"
-    origins["save"] = "set in the recipe" if ck.save else "not set: training saves no checkpoint"
-    return CheckpointPaths(source, ck.hf, bf16, torch_dist, ref_load, rollout, ck.load, ck.save, origins)
+    save = pick("save", save_dir(r, hf),
+                f"checkpoints.hf + '{SAVE_SUFFIX}/<recipe name>-<fingerprint[:8]>' (one directory per plan: "
+                "the same plan resumes from it, another recipe or override set does not)")
+    if r.checkpoints.save_interval is None:  # plan.train_args passes no --save then
+        origins["save"] += "; unused: checkpoints.save_interval is null, so training saves no checkpoint"
+    load = pick("load", save, "checkpoints.save (slime starts from --ref-load while it holds no checkpoint)")
+    return CheckpointPaths(source, ck.hf, bf16, torch_dist, ref_load, rollout, load, save, origins)
 
 
 def _rollout(r: Recipe, source: SourceFormat, hf: str, bf16: str) -> tuple[str, str]:
@@ -100,6 +111,12 @@ def reusable(r: Recipe, source: SourceFormat) -> bool:
     if formats.get(source.format) is formats.FP8:
         return source.block in (None, FP8_BLOCK)
     return source.group_size in (None, r.precision.group_size)
+
+
+def save_dir(r: Recipe, hf: str) -> str:
+    """`/data/Model` -> `/data/Model_slime/<recipe>-<fingerprint[:8]>`. The fingerprint is the Recipe's, which holds
+    no derived path, so deriving this one changes nothing it is made from."""
+    return posixpath.join(sibling(hf, SAVE_SUFFIX), f"{r.name}-{fingerprint(r)[:8]}")
 
 
 def sibling(path: str, suffix: str) -> str:

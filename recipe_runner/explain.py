@@ -30,7 +30,7 @@ class Explanation:
 
     def text(self) -> str:
         lines = [f"{self.key} = {self.value!r}", f"set by: {self.setter}"]
-        lines += [f"  also in (overridden): {c}" for c in self.chain[:-1]] if len(self.chain) > 1 else []
+        lines += [f"  also in (overridden): {c}" for c in self.chain if c != self.setter]
         return "\n".join(lines) + "\n"
 
 
@@ -43,13 +43,10 @@ def explain(name: str, key: str, overrides: list[str] | tuple[str, ...] = (), re
              if _has(tree, key)]
     cli = [o for o in overrides if _override_key(o) and (key == _override_key(o)
                                                           or key.startswith(_override_key(o) + "."))]
-    if cli:
-        setter = f"command-line override `{cli[-1]}`"
-    elif files:
-        setter = files[-1]
-    elif value is None and key.removeprefix("checkpoints.") in CHECKPOINT_FIELDS:
+    field = key.removeprefix("checkpoints.")
+    if value is None and key.startswith("checkpoints.") and field in CHECKPOINT_FIELDS:
+        # unset by every file, or cleared by an override (`~checkpoints.save`, `checkpoints.save=null`): derived
         paths = derive(resolved.recipe, resolved.shape.config)
-        field = key.removeprefix("checkpoints.")
         value, setter = paths.value(field), paths.origins[field]
     elif value is None and key == "checkpoints.torch_dist_nodes":
         where = layout(resolved)
@@ -57,6 +54,10 @@ def explain(name: str, key: str, overrides: list[str] | tuple[str, ...] = (), re
         setter = (f"derived: the fewest of cluster.nodes whose GPUs hold the BF16 weights ({where.nnodes} x "
                   f"{where.nproc_per_node} processes, about {where.gb_per_gpu:.0f} GB per GPU; "
                   "recipe_runner/torch_dist.py)")
+    elif cli:
+        setter = f"command-line override `{cli[-1]}`"
+    elif files:
+        setter = files[-1]
     else:
         setter = "the schema default (recipe_runner/spec.py)"
     return Explanation(key, value, setter, tuple(files))

@@ -1,8 +1,9 @@
 """`export`: a run's saved torch_dist iteration -> a Hugging Face checkpoint, through slime's own tool.
 
 The run's settings come from its bundle (bundle.py: RUN_DIR/recipe.yaml is the resolved recipe): where training
-saved (checkpoints.save), the BF16 checkpoint whose config, tokenizer and other files the export copies
-(--origin-hf-dir), the model's vocab size (Megatron pads the embedding; --vocab-size removes the padding,
+saved (checkpoints.save, else the directory ckpt_paths.py derives for the run's plan, which the bundle's recipe
+re-derives: the same Recipe, the same fingerprint), the BF16 checkpoint whose config, tokenizer and other files the
+export copies (--origin-hf-dir), the model's vocab size (Megatron pads the embedding; --vocab-size removes the padding,
 THUDM/slime@624b824a:docs/en/get_started/quick_start.md:95-106), and slime's checkout and PYTHONPATH.
 Megatron names an iteration's directory `iter_{:07d}` and keeps the latest in latest_checkpointed_iteration.txt
 (NVIDIA/Megatron-LM@1dcf0daf:megatron/training/checkpointing.py:162-171, 277-281). The tool refuses an existing
@@ -52,9 +53,6 @@ def plan_export(run_dir: str | Path, iteration: int | None, dst: str | Path) -> 
     resolved = resolve(RECIPE_NAME, (), str(run_dir))
     r = resolved.recipe
     paths = derive(r, resolved.shape.config)
-    if not paths.save:
-        raise user_error("checkpoints.save", "is not set in the run's recipe: training saved no checkpoint",
-                         hint="set checkpoints.save (and save_interval) for runs you want to export")
     save = Path(paths.save).expanduser()
     step = iteration if iteration is not None else latest_iteration(save)
     it_dir = save / f"iter_{step:07d}"
@@ -81,6 +79,8 @@ def latest_iteration(save: Path) -> int:
         text = tracker.read_text().strip()
     except OSError:
         raise user_error(str(tracker), "not found: training has saved no checkpoint here yet",
+                         rule="training saves every checkpoints.save_interval rollouts and after the last; "
+                              "not at all when save_interval is null",
                          hint="pass --iteration N of a saved iteration") from None
     if not text.isdigit():
         raise user_error(str(tracker), f"says {text!r}, not an iteration number",

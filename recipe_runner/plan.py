@@ -98,8 +98,9 @@ def job_paths(r: Recipe, ck: CheckpointPaths) -> dict[str, str]:
     """Every path train.py reads or writes, by recipe field: what KubeRay pods must find on a mounted volume (the
     preparation steps run before the job, where the checkpoints are)."""
     d = r.data  # launch.working_dir is not here: slime's checkout is part of the image
-    paths = {"checkpoints.rollout": ck.rollout, "checkpoints.ref_load": ck.ref_load,
-             "checkpoints.load": ck.load, "checkpoints.save": ck.save, "data.prompt_data": d.prompt_data}
+    saves = r.checkpoints.save_interval is not None  # else train.py gets no --save (train_args)
+    paths = {"checkpoints.rollout": ck.rollout, "checkpoints.ref_load": ck.ref_load, "checkpoints.load": ck.load,
+             "checkpoints.save": ck.save if saves else None, "data.prompt_data": d.prompt_data}
     paths.update({f"data.eval.datasets.{k}": v for k, v in d.eval.datasets.items()})
     return {k: v for k, v in paths.items() if v}
 
@@ -152,8 +153,11 @@ def train_args(resolved: Resolved, ck: CheckpointPaths | None = None) -> TrainAr
     cluster += _flag("--colocate", c.colocate) + _opt("--rollout-num-gpus", c.rollout_gpus)
     # slime packs engines assuming 8 GPUs per node unless told (slime/utils/arguments.py:61-69)
     cluster += _opt("--num-gpus-per-node", c.gpus_per_node if c.gpus_per_node != 8 else None)
-    ckpt = [_arg("--hf-checkpoint", ck.rollout), _arg("--ref-load", ck.ref_load)]
-    ckpt += _opt("--load", ck.load) + _opt("--save", ck.save) + _opt("--save-interval", r.checkpoints.save_interval)
+    ckpt = [_arg("--hf-checkpoint", ck.rollout), _arg("--ref-load", ck.ref_load), _arg("--load", ck.load)]
+    # --save goes with --save-interval, which Megatron requires with it (NVIDIA/Megatron-LM@1dcf0daf:megatron/training/
+    # arguments.py:836-838); slime saves every N rollouts and after the last (THUDM/slime@624b824a:train.py:71-76)
+    if r.checkpoints.save_interval is not None:
+        ckpt += [_arg("--save", ck.save), _arg("--save-interval", r.checkpoints.save_interval)]
     rollout = [_arg("--prompt-data", d.prompt_data), _arg("--input-key", d.input_key),
                _arg("--label-key", d.label_key)]
     rollout += _flag("--apply-chat-template", d.apply_chat_template) + _flag("--rollout-shuffle", d.rollout_shuffle)

@@ -345,11 +345,15 @@ class Checkpoints(Strict):
         "already converted checkpoint to skip the conversion.")
     ref_load: CheckpointPath | None = Field(None, description="--ref-load (the reference model). Default: "
                                             "torch_dist.")
-    load: str | None = Field(None, description="--load: where training resumes from (slime falls back to "
-                             "--ref-load when it holds no checkpoint); usually equal to save.")
+    load: str | None = Field(None, description="--load: where training resumes from (slime starts from "
+                             "--ref-load while it holds no checkpoint). Default: save.")
     save: str | None = Field(None, description="--save: where training writes its torch_dist checkpoints "
-                             "(`recipe-runner export` reads them back).")
-    save_interval: int | None = Field(None, ge=1)
+                             "(`recipe-runner export` reads them back). Default: <hf>_slime/<recipe name>-"
+                             "<fingerprint[:8]>, one directory per plan: the same plan run again resumes, another "
+                             "recipe or override set starts afresh.")
+    save_interval: int | None = Field(20, ge=1, description="--save-interval: save every N rollouts and after "
+                                      "the last (20 as in slime's scripts). null: training saves no checkpoint "
+                                      "(the plan passes no --save: Megatron requires --save-interval with it).")
 
 
 class Wandb(Strict):

@@ -102,3 +102,12 @@ def test_typed_values_parse(flag: str, kind: type) -> None:
                 kind(value)
                 parsed += 1
     assert parsed, f"no plan passes {flag}: the rule checked nothing"
+
+
+@pytest.mark.parametrize(("name", "overrides"), PLANS, ids=[f"{n}{' sweep' if o else ''}" for n, o in PLANS])
+def test_save_comes_with_save_interval(name: str, overrides: tuple[str, ...]) -> None:
+    """Megatron's validate_args asserts a --save-interval whenever --save is given (NVIDIA/Megatron-LM@1dcf0daf:
+    megatron/training/arguments.py:836-838); the harness found a derived --save without one. --load is always
+    given (the derived checkpoints.load)."""
+    argv = plan_args(name, overrides)
+    assert ("--save" in argv) == ("--save-interval" in argv) and "--load" in argv

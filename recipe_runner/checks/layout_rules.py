@@ -163,16 +163,12 @@ def heads_vs_tp(r: Recipe, s: ModelShape) -> Iterator[Finding]:
 
 
 @rule("eval.no-datasets", "error", source=f"{SLIME_ARGS}:1840-1841")
-@rule("ckpt.save-interval", "error", source=f"{SLIME_ARGS}:1843-1844")
 @rule("training.deepep-dense", "error", source=f"{TRANSFORMER_CONFIG}:1089-1091")
 def flag_dependencies(r: Recipe, s: ModelShape) -> Iterator[Finding]:
     t = r.training
     if r.data.eval.interval and not r.data.eval.datasets:
         yield error("eval.no-datasets", "data.eval.datasets", "eval interval is set but there is no eval dataset",
                     hint="add data.eval.datasets.NAME=PATH or unset data.eval.interval")
-    if r.checkpoints.save_interval and not r.checkpoints.save:
-        yield error("ckpt.save-interval", "checkpoints.save", "save_interval is set but save is not",
-                    hint="set checkpoints.save=DIR")
     if t.deepep and not s.is_moe:
         yield error("training.deepep-dense", "training.deepep", "DeepEP on a dense model",
                     hint="set training.deepep=false")

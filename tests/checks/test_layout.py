@@ -40,7 +40,6 @@ TRIPS = [
     ("rollout.kv-heads-tp", "error", "rollout.gpus_per_engine", "qwen3-4b-fp8",
      ["cluster.gpus_per_node=6", "rollout.gpus_per_engine=6"]),
     ("eval.no-datasets", "error", "data.eval.datasets", "qwen3-4b-fp8", ["~data.eval.datasets"]),
-    ("ckpt.save-interval", "error", "checkpoints.save", "qwen3-4b-fp8", ["~checkpoints.save"]),
     ("training.deepep-dense", "error", "training.deepep", "qwen3-4b-fp8", ["training.deepep=true"]),
     ("wandb.project", "error", "wandb.project", "qwen3-4b-fp8", ["wandb.enabled=true"]),
 ]

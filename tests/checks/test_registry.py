@@ -80,7 +80,6 @@ TRIPS: dict[str, Trip] = {
                                                   "model.config_overrides.num_key_value_heads=12",
                                                   "rollout.gpus_per_engine=8")),
     "eval.no-datasets": Trip("qwen3-4b-fp8", ("~data.eval.datasets",)),
-    "ckpt.save-interval": Trip("qwen3-4b-fp8", ("~checkpoints.save",)),
     "training.deepep-dense": Trip("qwen3-4b-fp8", ("training.deepep=true",)),
     "wandb.project": Trip("qwen3-4b-fp8", ("wandb.enabled=true",)),
     "precision.gpu": Trip("qwen3-4b-fp8", ("cluster.gpu=A100",)),

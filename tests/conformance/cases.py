@@ -61,6 +61,8 @@ SWEEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("qwen3-4b-bf16", ("training.attention_backend=null", "data.apply_chat_template=false",
                        "data.rollout_shuffle=false", "data.balance_data=false", "checkpoints.load=null",
                        "checkpoints.save=null", "checkpoints.save_interval=null")),
+    # the derived --load/--save with the schema's --save-interval (Megatron requires it with --save)
+    ("qwen3-32b-bf16", ("checkpoints.load=null", "checkpoints.save=null", "~checkpoints.save_interval")),
 )
 
 

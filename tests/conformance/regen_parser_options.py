@@ -45,8 +45,7 @@ def main(argv: list[str]) -> int:
         return original(self, args, namespace)
 
     argparse.ArgumentParser.parse_known_args = record
-    resolved, findings = api.check("qwen3-30b-a3b-int4")
-    plan = api.build_plan(resolved, findings)
+    resolved, plan, _ = api.checked_plan("qwen3-30b-a3b-int4")
     result = doctor.run_slime_parser(parse_args, plan.train_args, plan.env, resolved.shape.config, [9, 0])
     assert result.error is None, result.error
     options: dict[str, str] = {}

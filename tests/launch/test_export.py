@@ -82,3 +82,21 @@ def test_a_failed_export_leaves_no_dst(run_dir: Path, tmp_path: Path, monkeypatc
     assert main(["export", str(run_dir), str(dst)]) == 1
     assert "was not written" in capsys.readouterr().err
     assert not dst.exists() and list(dst.parent.iterdir()) == []
+
+
+def test_a_run_without_checkpoints_save_exports_from_its_derived_directory(tmp_path: Path, capsys) -> None:
+    """The bundle's recipe re-derives the directory training saved into: the plan's own --save."""
+    hf = tmp_path / "Qwen3-4B"
+    hf.mkdir()
+    (hf / "config.json").write_text(json.dumps(load_config("qwen3-4b")))
+    bundle = tmp_path / "runs" / "derived"
+    assert main(["plan", "qwen3-4b-bf16", f"checkpoints.hf={hf}", "~checkpoints.save", "~checkpoints.load",
+                 "--out", str(bundle)]) == 0
+    train = json.loads((bundle / "plan.json").read_text())["train_args"]
+    save = Path(train[train.index("--save") + 1])
+    assert save.parent == tmp_path / "Qwen3-4B_slime"
+    (save / "iter_0000005").mkdir(parents=True)
+    (save / "latest_checkpointed_iteration.txt").write_text("5")
+    capsys.readouterr()
+    assert main(["export", str(bundle), str(tmp_path / "x"), "--dry-run"]) == 0
+    assert f"--input-dir {save}/iter_0000005" in capsys.readouterr().out
