@@ -37,8 +37,26 @@ ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 EnvName = Annotated[str, Field(pattern=ENV_NAME)]
 NonEmpty = Annotated[str, Field(min_length=1)]
 NOT_A_FLAG = r"^[^-]"
+# Linux's NAME_MAX and PATH_MAX (bytes, <linux/limits.h>): a longer path cannot exist, and stat-ing it raises
+# ENAMETOOLONG, so it is refused here, naming the field, instead of in the first check that looks at the disk
+NAME_MAX, PATH_MAX = 255, 4096
+
+
+def _fs_path(value: str) -> str:
+    """A path the file system can hold: no NUL byte, each part at most NAME_MAX bytes, the whole under PATH_MAX."""
+    if "\0" in value:
+        raise ValueError("contains a NUL byte, which no file path can hold")
+    if len(value.encode()) >= PATH_MAX:
+        raise ValueError(f"is {len(value.encode())} bytes long; a path must be under {PATH_MAX} (PATH_MAX)")
+    long = next((part for part in value.split("/") if len(part.encode()) > NAME_MAX), None)
+    if long is not None:
+        raise ValueError(f"has a part of {len(long.encode())} bytes ({long[:20]}...); a file or directory name is at "
+                         f"most {NAME_MAX} (NAME_MAX)")
+    return value
+
+
 # SRC and DST of the convert step are positional arguments: a path starting with '-' would be read as a flag
-CheckpointPath = Annotated[str, Field(pattern=NOT_A_FLAG)]
+CheckpointPath = Annotated[str, Field(pattern=NOT_A_FLAG), AfterValidator(_fs_path)]
 # The checkpoint formats a Hugging Face release comes in (formats: bf16, fp8-block 128x128, int4-pack)
 SourceFormat = Literal["bf16", "fp8-block", "int4-pack"]
 _HOSTNAME = re.compile(r"(?=.{1,253}\Z)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}"
@@ -345,9 +363,9 @@ class Checkpoints(Strict):
         "already converted checkpoint to skip the conversion.")
     ref_load: CheckpointPath | None = Field(None, description="--ref-load (the reference model). Default: "
                                             "torch_dist.")
-    load: str | None = Field(None, description="--load: where training resumes from (slime starts from "
+    load: CheckpointPath | None = Field(None, description="--load: where training resumes from (slime starts from "
                              "--ref-load while it holds no checkpoint). Default: save.")
-    save: str | None = Field(None, description="--save: where training writes its torch_dist checkpoints "
+    save: CheckpointPath | None = Field(None, description="--save: where training writes its torch_dist checkpoints "
                              "(`recipe-runner export` reads them back). Default: <hf>_slime/<recipe name>-"
                              "<fingerprint[:8]>, one directory per plan: the same plan run again resumes, another "
                              "recipe or override set starts afresh.")

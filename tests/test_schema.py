@@ -69,3 +69,15 @@ def test_editors_flag_missing_fields_in_a_whole_recipe_file_only() -> None:
     del whole["training"]["max_tokens_per_gpu"]
     assert [(list(e.path), e.message) for e in validator.iter_errors(whole)] == [
         (["training"], "'max_tokens_per_gpu' is a required property")]
+
+
+@pytest.mark.parametrize(("field", "path", "needle"), [
+    ("checkpoints.hf", "/tmp/" + "a" * 256, "at most 255 (NAME_MAX)"),
+    ("checkpoints.save", "/tmp/" + "é" * 128, "a part of 256 bytes"),
+    ("checkpoints.torch_dist", "/x" * 2048, "under 4096 (PATH_MAX)"),
+])
+def test_a_path_no_file_system_can_hold_is_refused_naming_the_field(field: str, path: str, needle: str) -> None:
+    """Not a traceback from the first check that stats it (ENAMETOOLONG)."""
+    result = run_cli("validate", "qwen3-4b-bf16", f"{field}='{path}'")
+    assert_clean_error(result, field)
+    assert needle in result.err
