@@ -89,10 +89,7 @@ class TorchDist(Step):
         return self.script_argv(self.ray_address)
 
     def fields(self) -> dict:
-        return {"hf": self.hf, "save": self.save, "slime": self.slime, "pythonpath": list(self.pythonpath),
-                "nnodes": self.nnodes, "nproc_per_node": self.nproc_per_node, "gpus_per_node": self.gpus_per_node,
-                "layout_args": list(self.layout_args), "model_args": list(self.model_args),
-                "ray_address": self.ray_address, "converter_argv": self.converter_argv}
+        return {**self.spec, "converter_argv": self.converter_argv}
 
 
 def steps(resolved: Resolved, paths: CheckpointPaths) -> list[Step]:

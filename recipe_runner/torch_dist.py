@@ -36,7 +36,7 @@ HBM_SHARE = 0.7
 
 @dataclass(frozen=True)
 class Layout:
-    """Nodes x processes of the conversion and the parallel sizes given to the tool (None: its own choice)."""
+    """Nodes x processes of the conversion, its pipeline and expert sizes, and the BF16 weights per GPU."""
 
     nnodes: int
     nproc_per_node: int
