@@ -35,6 +35,7 @@ LOGPROB_DIFF = "train/train_rollout_logprob_abs_diff"
 # metric prefix -> slime's step key (THUDM/slime@624b824a:slime/observability/wandb_utils.py:166-175)
 STEP_KEYS = {"train": "train/step", "rollout": "rollout/step", "multi_turn": "rollout/step",
              "passrate": "rollout/step", "eval": "eval/step", "perf": "rollout/step"}
+SERVICE_STOP_S = 10.0  # how long compare waits for wandb's service process to stop
 IDENTITY = ("recipe", "mode", "group size", "layout")
 FORMATS = ("text", "csv", "json", "markdown")
 # config keys that name the run, repeat a column, or that every run has its own value of
@@ -254,6 +255,30 @@ def api_runs(project: str, entity: str | None = None, where: Filter = Filter(), 
     Online, slime's processes write to one run, so each API run is already whole."""
     import wandb
 
+    try:
+        return _api_runs(wandb, project, entity, where, run_ids)
+    finally:
+        _stop_service()
+
+
+def _stop_service() -> None:
+    """Stop wandb's service process, waiting at most SERVICE_STOP_S.
+
+    wandb's own teardown, also run at exit, waits for the service with no limit (wandb 0.31
+    sdk/lib/service/service_connection.py, ServiceConnection.teardown: `return self._proc.join()`). A service
+    that is stuck or still retrying an unreachable server then held `compare` for minutes after it had printed
+    its answer. The teardown unregisters its exit hook before it waits, so a thread bounds the wait. A service
+    left behind exits on its own when this process ends, because wandb starts it with `--pid` (our pid) to watch."""
+    import threading
+
+    import wandb
+
+    stop = threading.Thread(target=wandb.teardown, name="wandb-teardown", daemon=True)
+    stop.start()
+    stop.join(SERVICE_STOP_S)
+
+
+def _api_runs(wandb, project: str, entity: str | None, where: Filter, run_ids: tuple[str, ...]) -> list[Run]:
     try:
         api = wandb.Api()
         path = f"{entity or api.default_entity}/{project}"
