@@ -35,6 +35,7 @@ LOGPROB_DIFF = "train/train_rollout_logprob_abs_diff"
 # metric prefix -> slime's step key (THUDM/slime@624b824a:slime/observability/wandb_utils.py:166-175)
 STEP_KEYS = {"train": "train/step", "rollout": "rollout/step", "multi_turn": "rollout/step",
              "passrate": "rollout/step", "eval": "eval/step", "perf": "rollout/step"}
+SLIME_PROCESSES = ("driver", "rollout manager", "actor")  # each writes its own offline directory (tracking.py)
 SERVICE_STOP_S = 10.0  # how long compare waits for wandb's service process to stop
 IDENTITY = ("recipe", "mode", "group size", "layout")
 FORMATS = ("text", "csv", "json", "markdown")
@@ -169,6 +170,12 @@ def merge(parts: list[_Part]) -> list[Run]:
         if not rows:
             print(f"compare: run {run_id} ({head.source}) has no metrics: pass the rollout manager's and the "
                   "actor's run directories too (a wandb/ directory holds them all)", file=sys.stderr)
+        elif len(group) < len(SLIME_PROCESSES):
+            print(f"compare: run {run_id} has {len(group)} of the {len(SLIME_PROCESSES)} run directories slime "
+                  f"writes offline ({', '.join(SLIME_PROCESSES)}), so the metrics of the missing process are not "
+                  "shown. Pass every directory of the run. If they were all passed, two of the processes started "
+                  "within one second on one wandb.dir and one overwrote the other's log, which the W&B SDK cannot "
+                  "prevent (wandb/sdk/wandb_init.py, set_sync_dir_suffix)", file=sys.stderr)
         runs.append(_run(", ".join(p.source for p in group), run_id, head.meta, config, rows))
     return runs
 

@@ -37,6 +37,7 @@ from pathlib import Path
 import yaml
 
 STANDIN = "standin"
+READY = "wandb-init-done"  # a secondary's one line on stdout, once its wandb.init has returned
 ROLLOUT_PREFIXES = ("rollout/", "perf/", "eval/", "passrate/", "multi_turn/")
 ACTOR_METRICS = ("train/", "rollout/raw_reward")
 # prefix -> slime's step key (wandb_utils.py:166-175)
@@ -148,7 +149,14 @@ def log_rows(metrics: Mapping[str, list], role: str) -> list[dict]:
 
 
 def driver(impl: str, metrics_file: str, argv: list[str]) -> None:
-    """train.py: primary init, then the rollout manager and the actor as separate processes, then finish."""
+    """train.py: primary init, then the rollout manager and the actor as separate processes, then finish.
+
+    The actor starts once the rollout manager's `wandb.init` has returned. In slime the rollout manager inits
+    early in its __init__ (ray/rollout.py:402) and the actor only after Megatron's initialization
+    (backends/megatron_utils/actor.py:80-83). Two offline inits of one run id in the same second race for one
+    directory name, which the SDK says it cannot prevent (wandb 0.31 sdk/wandb_init.py, set_sync_dir_suffix):
+    the loser's log is overwritten. Started at the same instant, the stand-in's two lost that race now and then
+    (compare then showed no actor metrics for one run)."""
     import wandb
 
     primary, _ = _impl(impl)
@@ -157,8 +165,11 @@ def driver(impl: str, metrics_file: str, argv: list[str]) -> None:
     primary(args)
     args_file = Path(f".slime-args-{args.wandb_run_id}.json")
     args_file.write_text(json.dumps(vars(args)))
-    procs = [subprocess.Popen([sys.executable, __file__, "secondary", impl, metrics_file, str(args_file), role],
-                              env=job_env) for role in ("rollout", "actor")]
+    procs = []
+    for role in ("rollout", "actor"):
+        procs.append(subprocess.Popen([sys.executable, __file__, "secondary", impl, metrics_file, str(args_file), role],
+                                      env=job_env, stdout=subprocess.PIPE, text=True))
+        procs[-1].stdout.readline()  # its wandb.init has returned (or it has failed: EOF)
     codes = [p.wait() for p in procs]
     args_file.unlink()
     wandb.finish()
@@ -172,6 +183,7 @@ def secondary(impl: str, metrics_file: str, args_file: str, role: str) -> None:
     _, init = _impl(impl)
     args = argparse.Namespace(**json.loads(Path(args_file).read_text()))
     init(args, role="actor") if role == "actor" else init(args)
+    print(READY, flush=True)
     for row in log_rows(json.loads(Path(metrics_file).read_text()), role):
         wandb.log(row)
     wandb.finish()
