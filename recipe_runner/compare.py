@@ -260,10 +260,8 @@ def api_runs(project: str, entity: str | None = None, where: Filter = Filter(), 
     """Runs from the W&B public API (needs WANDB_API_KEY or `wandb login`): no key -> exit 2, API errors -> 1.
 
     Online, slime's processes write to one run, so each API run is already whole."""
-    import wandb
-
     try:
-        return _api_runs(wandb, project, entity, where, run_ids)
+        return _api_runs(project, entity, where, run_ids)
     finally:
         _stop_service()
 
@@ -285,7 +283,9 @@ def _stop_service() -> None:
     stop.join(SERVICE_STOP_S)
 
 
-def _api_runs(wandb, project: str, entity: str | None, where: Filter, run_ids: tuple[str, ...]) -> list[Run]:
+def _api_runs(project: str, entity: str | None, where: Filter, run_ids: tuple[str, ...]) -> list[Run]:
+    import wandb
+
     try:
         api = wandb.Api()
         path = f"{entity or api.default_entity}/{project}"

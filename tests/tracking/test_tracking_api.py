@@ -37,12 +37,17 @@ def _unreachable() -> str:
         return f"http://127.0.0.1:{s.getsockname()[1]}"
 
 
-def _state(pid: int) -> str | None:
-    """The process's state letter from /proc (Z: exited, not yet reaped), None when it is gone."""
+def _stat(pid: int | str) -> list[str]:
+    """The fields of /proc/PID/stat after the command name (state, ppid, ...); [] when the process is gone."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return None
+        return []
+
+
+def _state(pid: int) -> str | None:
+    """The process's state letter (Z: exited, not yet reaped), None when it is gone."""
+    return next(iter(_stat(pid)), None)
 
 
 def _ends(pid: int, within: float) -> bool:
@@ -70,15 +75,7 @@ def _connected_service(compare: subprocess.Popen, within: float) -> int:
 
 
 def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
+    return [int(d.name) for d in Path("/proc").glob("[0-9]*") if _stat(d.name)[1:2] == [str(pid)]]
 
 
 def test_api_filters_ask_for_the_fields_compare_filters_offline():
@@ -103,7 +100,7 @@ def test_no_network_exits_1_with_a_message(tmp_path):
 def test_a_stuck_wandb_service_does_not_hold_compare_at_exit(tmp_path):
     """wandb's exit hook waits for its service process with no limit (wandb 0.31
     sdk/lib/service/service_connection.py, ServiceConnection.teardown); under CI load a busy service held compare
-    for over 300 s after it had printed its error. Here the service is frozen (SIGSTOP) as soon as it starts:
+    for over 300 s after it had printed its error. Here the service is frozen (SIGSTOP) once compare has connected:
     compare still exits 1 with its message, and the service goes away once it can see that compare has."""
     with tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(COMPARE, env=_env(tmp_path, WANDB_API_KEY="x" * 40, WANDB_BASE_URL=_unreachable()),

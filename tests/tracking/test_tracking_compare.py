@@ -162,9 +162,9 @@ def test_truncated_and_malformed_logs_get_a_clear_message(sweep_runs, tmp_path, 
 def test_a_run_missing_one_process_directory_is_named(sweep_runs, tmp_path, capsys):
     """Offline, one directory per process; with the actor's left out (or overwritten: two inits of one run id
     within a second on one dir, which wandb cannot keep apart), compare says so rather than show blanks quietly."""
-    parts = [compare.read_part(d) for d in sorted(sweep_runs.wandb_dir.glob("offline-run-*"))]
-    run_id = next(p.run_id for p in parts if p.meta.get("group"))
-    kept = [d for d, p in zip(sorted(sweep_runs.wandb_dir.glob("offline-run-*")), parts, strict=True)
+    parts = {d: compare.read_part(d) for d in sweep_runs.wandb_dir.glob("offline-run-*")}
+    run_id = next(p.run_id for p in parts.values() if p.meta.get("group"))
+    kept = [d for d, p in parts.items()
             if p.run_id == run_id and not any(k.startswith("train/") for row in p.rows for k in row)]
     assert len(kept) == 2  # the driver's and the rollout manager's
     assert main(["compare", *map(str, kept), "--format", "json"]) == 0
